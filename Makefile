@@ -1,0 +1,36 @@
+# Two commands a newcomer needs; each sets itself up first.
+#   make demo   - build the environment and run the flagship simulation (figures + tables in results/flagship)
+#   make test   - build the environment and run every test, notebooks included
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean notebooks
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,notebooks,dask]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m toolkit demo --out results/flagship
+
+test: $(STAMP)
+	$(PY) -m pytest tests notebooks
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+lint: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ruff check toolkit tests benchmarks
+	$(PY) -m mypy
+
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .hypothesis

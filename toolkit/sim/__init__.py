@@ -1,0 +1,1 @@
+"""SimPy workloads, scenarios, the runner and sweeps."""

@@ -1,0 +1,1 @@
+"""Trace readers, writers and fast replay."""
