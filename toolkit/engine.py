@@ -220,14 +220,10 @@ class HashMapStorage:
         if sample_count >= n:
             return list(data.items())
         keys = self._keys
-        rnd = self._random
         if sample_count * 4 < n:
             # Independent draws; a repeat is rare and harmless for eviction sampling.
-            out = []
-            for _ in range(sample_count):
-                k = keys[int(rnd() * n)]
-                out.append((k, data[k]))
-            return out
+            rnd = self._random
+            return [(k := keys[int(rnd() * n)], data[k]) for _ in range(sample_count)]
         return [(k, data[k]) for k in self._rng.sample(keys, sample_count)]
 
     def __repr__(self) -> str:

@@ -119,16 +119,26 @@ class SampledEvictor(Evictor):
         best_key: Any = None
         best_rec: Record | None = None
         best_score: Any = None
-        lru = self.policy is EvictionPolicy.LRU
+        policy = self.policy
+        lru = policy is EvictionPolicy.LRU
+        fifo = policy is EvictionPolicy.FIFO
         for key, rec in samples:
             md = rec.metadata
-            if check_expiry and (md.ttl_millis or md.max_idle_millis):
-                reason = md.expiry_reason(now)
-                if reason is not _NOT:
-                    return key, rec, reason
+            if check_expiry:
+                ttl = md.ttl_millis
+                idle = md.max_idle_millis
+                if (ttl and now - md.last_update_time > ttl) or (
+                    idle and now - md.last_access_time > idle
+                ):
+                    return key, rec, md.expiry_reason(now)
             if key == protected:
                 continue
-            score = md.last_access_time if lru else self._score(md, now)
+            if lru:
+                score = md.last_access_time
+            elif fifo:
+                score = md.creation_time
+            else:
+                score = self._score(md, now)
             if best_rec is None or score < best_score:
                 best_key, best_rec, best_score = key, rec, score
         if best_rec is not None:

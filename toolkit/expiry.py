@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterator
 from typing import Any
 
 from .config import ExpiryStrategy
-from .engine import StorageEngine
+from .engine import IterationCursor, StorageEngine
 from .records import ExpiryReason, RecordMetadata
 
 __all__ = ["ExpiryIndex", "ScanExpiry", "CursorExpiry", "DeadlineExpiry", "make_expiry_index"]
@@ -71,31 +71,48 @@ class ScanExpiry(ExpiryIndex):
 
 
 class CursorExpiry(ExpiryIndex):
-    """A resumable cursor over the expirable entries only (Hazelcast's ClearExpiredRecordsTask,
+    """A resumable cursor over the expirable entries (Hazelcast's ClearExpiredRecordsTask,
     Redis 6's active expire cycle over its ``expires`` dict).
 
     Each sweep examines ``percentage``% of the expirable entries from where the last one
-    stopped, wrapping around. Cost: O(examined) per sweep, O(1) per put; live entries without
-    expiry are never visited.
+    stopped, wrapping around. While every entry of the store can expire (a store-wide TTL), the
+    cursor pages the engine itself and costs no memory per entry; the first entry without
+    expiry switches it, once, to a dense index of the expirable keys, so live entries without
+    expiry are never visited. Cost: O(examined) per sweep, O(1) per put.
     """
 
     tracking = True
 
     def __init__(self, engine: StorageEngine) -> None:
         super().__init__(engine)
+        self.indexed = False
         self.keys: list[Hashable] = []
         self.pos: dict[Hashable, int] = {}
         self.cursor = 0
 
-    def on_put(self, key: Any, md: RecordMetadata) -> None:
-        if md.ttl_millis or md.max_idle_millis:
-            if key not in self.pos:
+    def _build_index(self) -> None:
+        self.indexed = True
+        self.cursor = 0
+        for key, rec in self.engine.snapshot_iter():
+            md = rec.metadata
+            if (md.ttl_millis or md.max_idle_millis) and key not in self.pos:
                 self.pos[key] = len(self.keys)
                 self.keys.append(key)
-        elif key in self.pos:
+
+    def on_put(self, key: Any, md: RecordMetadata) -> None:
+        if md.ttl_millis or md.max_idle_millis:
+            if self.indexed and key not in self.pos:
+                self.pos[key] = len(self.keys)
+                self.keys.append(key)
+            return
+        if not self.indexed:
+            self._build_index()
+        if key in self.pos:
             self.on_remove(key)
 
     def on_remove(self, key: Any) -> None:
+        if not self.indexed:
+            return
         pos = self.pos.pop(key, None)
         if pos is None:
             return
@@ -106,11 +123,14 @@ class CursorExpiry(ExpiryIndex):
             self.pos[last] = pos
 
     def clear(self) -> None:
+        self.indexed = False
         self.keys.clear()
         self.pos.clear()
         self.cursor = 0
 
     def collect(self, percentage: int, now: int) -> list[Any]:
+        if not self.indexed:
+            return self._collect_from_engine(percentage, now)
         keys = self.keys
         m = len(keys)
         if m == 0:
@@ -129,7 +149,32 @@ class CursorExpiry(ExpiryIndex):
         self.cursor = (start + budget - len(out)) % max(1, m - len(out))
         return out
 
+    def _collect_from_engine(self, percentage: int, now: int) -> list[Any]:
+        engine = self.engine
+        n = engine.len()
+        if n == 0:
+            return []
+        budget = min(n, _budget(n, percentage))
+        start = self.cursor % n
+        out = []
+        position = start
+        remaining = budget
+        while remaining > 0:
+            page = engine.fetch_entries(IterationCursor(position, False), remaining)
+            for key, rec in page.items:
+                md = rec.metadata
+                if (md.ttl_millis or md.max_idle_millis) and md.expiry_reason(now) is not _NOT:
+                    out.append(key)
+            remaining -= len(page.items)
+            position += len(page.items)
+            if page.next_cursor.finished or not page.items:
+                position = 0
+        self.cursor = (start + budget - len(out)) % max(1, n - len(out))
+        return out
+
     def expirable_keys(self) -> Iterator[Any]:
+        if not self.indexed:
+            return super().expirable_keys()
         return iter(list(self.keys))
 
 

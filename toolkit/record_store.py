@@ -260,12 +260,18 @@ class DefaultRecordStore:
 
     def _expire(self, key: Any, record: Record, reason: ExpiryReason, is_backup: bool) -> None:
         self._engine.remove(key)
+        self._keep_dirty(key, record, is_backup)
+        self._note_expired(key, record, reason, is_backup)
+
+    def _note_expired(
+        self, key: Any, record: Record, reason: ExpiryReason, is_backup: bool
+    ) -> None:
+        """Bookkeeping and ``on_expire`` for an expired record that has left the engine."""
         self._track_drop(key, record.metadata)
         if reason is _TTL:
             self.stats.expirations_ttl += 1
         else:
             self.stats.expirations_max_idle += 1
-        self._keep_dirty(key, record, is_backup)
         if self._observer.observers:
             self._observer.on_expire(key, record, reason, is_backup)
 
@@ -412,40 +418,36 @@ class DefaultRecordStore:
         stored = False
         if not self._ds_null and (provenance is _CLIENT or provenance is _CRDT_MERGE):
             stored = self._data_store.add(self._name, key, value, now + ttl if ttl else 0, now)
-        cost = estimate_cost(key, value)
-        engine = self._engine
-        old = engine.get(key)
+        md = RecordMetadata.new(now, estimate_cost(key, value))
+        md.ttl_millis = ttl
+        md.max_idle_millis = idle
+        record = Record(value, md)
+        old = self._engine.put(key, record)
         if old is not None:
             omd = old.metadata
             if omd.ttl_millis or omd.max_idle_millis:
                 reason = omd.expiry_reason(now)
                 if reason is not _NOT:
-                    self._expire(key, old, reason, False)
+                    # The previous record had expired: it leaves as an expiry, this is an insert.
+                    self._note_expired(key, old, reason, False)
                     old = None
+        observers = self._observer.observers
         if old is None:
-            md = RecordMetadata.new(now, cost)
-            md.ttl_millis = ttl
-            md.max_idle_millis = idle
-            record = Record(value, md)
-            engine.put(key, record)
             self._track_insert(key, md, now)
             self.stats.inserts += 1
             if stored:
                 md.on_store(now)
-            if self._observer.observers:
+            if observers:
                 self._observer.on_put(key, record, None, False)
-                if provenance is _REPLICATION:
-                    self._observer.on_replication_put(key, record, True)
             old_value = None
         else:
             omd = old.metadata
-            md = omd.copy()
-            md.on_update(now)
-            md.cost = cost
-            md.ttl_millis = ttl
-            md.max_idle_millis = idle
-            record = Record(value, md)
-            engine.put(key, record)
+            md.version = omd.version + 1
+            md.creation_time = omd.creation_time
+            md.hits = omd.hits
+            md.last_stored_time = omd.last_stored_time
+            md.stored_version = omd.stored_version
+            md.frequency = omd.frequency
             was_expirable = bool(omd.ttl_millis or omd.max_idle_millis)
             if was_expirable != bool(ttl or idle):
                 self._expirable_count += -1 if was_expirable else 1
@@ -457,10 +459,10 @@ class DefaultRecordStore:
             if stored:
                 md.on_store(now)
             old_value = old.value
-            if self._observer.observers:
+            if observers:
                 self._observer.on_update(key, record, old_value, value, False)
-                if provenance is _REPLICATION:
-                    self._observer.on_replication_put(key, record, True)
+        if observers and provenance is _REPLICATION:
+            self._observer.on_replication_put(key, record, True)
         if self._bounded:
             self._evict_if_needed(key, now)
         return old_value

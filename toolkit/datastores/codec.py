@@ -1,0 +1,247 @@
+"""The canonical encoding of keys and values for persistent data stores.
+
+A value is stored as JSON text. JSON-able values (``str``, ``int``, ``float``, ``bool``,
+``None``, ``list``, ``dict`` with ``str`` keys) are written as plain JSON; the other supported
+types are written as a one-key object whose key starts with ``$``:
+
+=================  ===========================================================
+type               encoding
+=================  ===========================================================
+``tuple``          ``{"$tuple": [...]}``
+``bytes``          ``{"$bytes": "<base64>"}``
+``float`` nan/inf  ``{"$float": "nan" | "inf" | "-inf"}``
+``dict`` (other)   ``{"$dict": [[key, value], ...]}`` (sorted by encoded key) when a key is
+                   not a ``str`` or starts with ``$``
+``SizedValue``     ``{"$sized": [nbytes, tag]}``
+``Timestamp``      ``{"$ts": {"millis", "counter", "nodeId"}}``
+``LwwValue``       ``{"$lww": {"value", "timestamp"}}``
+``OrMapEntry``     ``{"$orentry": {"value", "tag", "timestamp"}}``
+``OrMapValue``     ``{"$ormap": [{"value", "tag", "timestamp"}, ...]}``
+``OrTombstones``   ``{"$tomb": [tag, ...]}``
+=================  ===========================================================
+
+The encoding is canonical: equal values of the same types encode to the same text (object keys
+are sorted, no insignificant whitespace), so the text can serve as a database key. Keys use
+the same encoding (``"a"`` is ``'"a"'``, ``1`` is ``'1'``): ``1`` and ``"1"`` are different
+keys. Anything else (a ``set``, an arbitrary object, a NumPy scalar, a structure nested deeper
+than :data:`MAX_DEPTH` or cyclic) raises :class:`~toolkit.errors.UnsupportedValueError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from typing import Any
+
+from ..errors import UnsupportedValueError
+from ..records import LwwValue, OrMapEntry, OrMapValue, OrTombstones, SizedValue, Timestamp
+
+__all__ = [
+    "encode_value",
+    "decode_value",
+    "encode_key",
+    "decode_key",
+    "encoded_size",
+    "MAX_DEPTH",
+    "SUPPORTED_TYPES",
+]
+
+#: Containers nested deeper than this are refused (this also catches cyclic structures).
+MAX_DEPTH: int = 100
+
+#: The value types the codec can store (containers may hold any of them).
+SUPPORTED_TYPES: tuple[type, ...] = (
+    str,
+    int,
+    float,
+    bool,
+    type(None),
+    bytes,
+    list,
+    tuple,
+    dict,
+    SizedValue,
+    Timestamp,
+    LwwValue,
+    OrMapEntry,
+    OrMapValue,
+    OrTombstones,
+)
+
+_SUPPORTED_NAMES = ", ".join(t.__name__ for t in SUPPORTED_TYPES)
+
+_dumps = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True
+).encode
+_encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+class _Unsupported(Exception):
+    """Internal: carries the innermost offending value up to :func:`encode_value`."""
+
+    def __init__(self, value: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.value = value
+        self.reason = reason
+
+
+def _ts(ts: Any) -> dict[str, Any]:
+    if type(ts) is not Timestamp:
+        raise _Unsupported(ts, "a CRDT timestamp must be a Timestamp")
+    if type(ts.millis) is not int or type(ts.counter) is not int or type(ts.node_id) is not str:
+        raise _Unsupported(ts, "Timestamp fields must be (int, int, str)")
+    return ts.to_json()
+
+
+def _entry(e: Any, depth: int) -> dict[str, Any]:
+    if type(e) is not OrMapEntry:
+        raise _Unsupported(e, "OrMapValue.records must hold OrMapEntry objects")
+    return {"value": _tree(e.value, depth), "tag": _tree(e.tag, depth), "timestamp": _ts(e.timestamp)}
+
+
+def _tree(v: Any, depth: int) -> Any:
+    """``v`` as a JSON-able tree (tagged objects for the non-JSON types)."""
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return v
+    if t is float:
+        if math.isfinite(v):
+            return v
+        return {"$float": "nan" if v != v else ("inf" if v > 0 else "-inf")}
+    if depth >= MAX_DEPTH:
+        raise _Unsupported(v, f"nested deeper than {MAX_DEPTH} levels (or cyclic)")
+    d = depth + 1
+    if t is list:
+        return [_tree(x, d) for x in v]
+    if t is dict:
+        if all(type(k) is str and not k.startswith("$") for k in v):
+            return {k: _tree(x, d) for k, x in v.items()}
+        pairs = [(_tree(k, d), _tree(x, d)) for k, x in v.items()]
+        pairs.sort(key=lambda p: _dumps(p[0]))
+        return {"$dict": [[k, x] for k, x in pairs]}
+    if t is tuple:
+        return {"$tuple": [_tree(x, d) for x in v]}
+    if t is bytes:
+        return {"$bytes": base64.b64encode(v).decode("ascii")}
+    if t is SizedValue:
+        return {"$sized": [v.nbytes, v.tag]}
+    if t is Timestamp:
+        return {"$ts": _ts(v)}
+    if t is LwwValue:
+        return {"$lww": {"value": _tree(v.value, d), "timestamp": _ts(v.timestamp)}}
+    if t is OrMapEntry:
+        return {"$orentry": _entry(v, d)}
+    if t is OrMapValue:
+        if type(v.records) not in (tuple, list):
+            raise _Unsupported(v, "OrMapValue.records must be a tuple of OrMapEntry")
+        return {"$ormap": [_entry(e, d) for e in v.records]}
+    if t is OrTombstones:
+        if type(v.tags) not in (tuple, list):
+            raise _Unsupported(v, "OrTombstones.tags must be a tuple")
+        return {"$tomb": [_tree(x, d) for x in v.tags]}
+    raise _Unsupported(v, f"type {t.__name__} has no canonical encoding")
+
+
+def encode_value(value: Any) -> str:
+    """The canonical JSON text of ``value``.
+
+    Raises :class:`~toolkit.errors.UnsupportedValueError` naming the value (and the offending
+    part of it) if it, or anything inside it, is not one of :data:`SUPPORTED_TYPES`.
+    """
+    t = type(value)
+    if t is str:
+        return _encode_str(value)  # type: ignore[no-any-return]
+    if t is int:
+        return int.__repr__(value)
+    if t is SizedValue:
+        return f'{{"$sized":[{value.nbytes},{value.tag}]}}'
+    try:
+        return _dumps(_tree(value, 0))
+    except _Unsupported as err:
+        inner = "" if err.value is value else f" (it contains {err.value!r})"
+        raise UnsupportedValueError(
+            f"cannot store {_short(value)}{inner}: {err.reason}; supported types: "
+            f"{_SUPPORTED_NAMES}"
+        ) from None
+    except RecursionError:
+        raise UnsupportedValueError(
+            f"cannot store {_short(value)}: nested too deeply (or cyclic)"
+        ) from None
+
+
+def encode_key(key: Any) -> str:
+    """The canonical text of a key (the value encoding; ``1`` and ``"1"`` differ).
+
+    Raises :class:`~toolkit.errors.UnsupportedValueError` for a key that has no encoding.
+    """
+    t = type(key)
+    if t is str:
+        return _encode_str(key)  # type: ignore[no-any-return]
+    if t is int:
+        return int.__repr__(key)
+    try:
+        return encode_value(key)
+    except UnsupportedValueError as err:
+        raise UnsupportedValueError(f"key {key!r}: {err}") from None
+
+
+def _hook(obj: dict[str, Any]) -> Any:
+    if len(obj) != 1:
+        return obj
+    (tag, payload), = obj.items()
+    if not tag.startswith("$"):
+        return obj
+    if tag == "$tuple":
+        return tuple(payload)
+    if tag == "$bytes":
+        return base64.b64decode(payload)
+    if tag == "$sized":
+        return SizedValue(payload[0], payload[1])
+    if tag == "$dict":
+        return {k: v for k, v in payload}
+    if tag == "$lww":
+        return LwwValue(payload["value"], Timestamp.from_json(payload["timestamp"]))
+    if tag == "$ormap":
+        return OrMapValue(tuple(_entry_from(e) for e in payload))
+    if tag == "$orentry":
+        return _entry_from(payload)
+    if tag == "$tomb":
+        return OrTombstones(tuple(payload))
+    if tag == "$ts":
+        return Timestamp.from_json(payload)
+    if tag == "$float":
+        return float(payload)
+    raise UnsupportedValueError(f"unknown encoded type tag {tag!r} in stored value")
+
+
+def _entry_from(obj: dict[str, Any]) -> OrMapEntry:
+    return OrMapEntry(obj["value"], obj["tag"], Timestamp.from_json(obj["timestamp"]))
+
+
+_decode = json.JSONDecoder(object_hook=_hook).decode
+
+
+def decode_value(text: str) -> Any:
+    """The value whose canonical text is ``text`` (inverse of :func:`encode_value`)."""
+    return _decode(text)
+
+
+def decode_key(text: str) -> Any:
+    """The key whose canonical text is ``text`` (inverse of :func:`encode_key`)."""
+    return _decode(text)
+
+
+def encoded_size(value: Any, text: str) -> int:
+    """Bytes a stored value accounts for: its text length, or a :class:`SizedValue`'s
+    ``nbytes`` (the placeholder stands for that many bytes of payload)."""
+    if type(value) is SizedValue:
+        return value.nbytes  # type: ignore[no-any-return]
+    return len(text)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(value).__name__} {text}"
