@@ -108,7 +108,7 @@ class HashMapStorage:
     ``seed`` makes sampling reproducible.
     """
 
-    __slots__ = ("_data", "_keys", "_pos", "_cost", "_rng", "_random")
+    __slots__ = ("_data", "_keys", "_pos", "_cost", "_rng", "_bits")
 
     def __init__(self, seed: int | None = None) -> None:
         self._data: dict[Hashable, Record] = {}
@@ -116,7 +116,7 @@ class HashMapStorage:
         self._pos: dict[Hashable, int] = {}
         self._cost = 0
         self._rng = random.Random(seed)
-        self._random = self._rng.random
+        self._bits = self._rng.getrandbits
 
     # --- core map operations -----------------------------------------------------------
 
@@ -222,8 +222,8 @@ class HashMapStorage:
         keys = self._keys
         if sample_count * 4 < n:
             # Independent draws; a repeat is rare and harmless for eviction sampling.
-            rnd = self._random
-            return [(k := keys[int(rnd() * n)], data[k]) for _ in range(sample_count)]
+            bits = self._bits
+            return [(k := keys[bits(32) % n], data[k]) for _ in range(sample_count)]
         return [(k, data[k]) for k in self._rng.sample(keys, sample_count)]
 
     def __repr__(self) -> str:

@@ -25,6 +25,7 @@ _NOT = ExpiryReason.NOT_EXPIRED
 #: (key, record, expiry reason or None): what an evictor hands back.
 Victim = tuple[Any, Record, ExpiryReason | None]
 
+_BIG = 1 << 62  # compares above every time stamp and counter
 _LFU_INIT = 5
 _LFU_MAX = 255
 
@@ -86,6 +87,8 @@ class SampledEvictor(Evictor):
         self.decay_millis = config.lfu_decay_millis
         self._random = rng.random
         self.tracks_access = policy is EvictionPolicy.LFU_AGED
+        tuple_scored = policy in (EvictionPolicy.LFU, EvictionPolicy.LFU_AGED)
+        self._no_score: Any = (_BIG, _BIG) if tuple_scored else _BIG
 
     def on_insert(self, key: Any, md: RecordMetadata, now: int) -> None:
         if self.tracks_access:
@@ -118,10 +121,11 @@ class SampledEvictor(Evictor):
         samples = self.engine.random_samples(self.sample_count)
         best_key: Any = None
         best_rec: Record | None = None
-        best_score: Any = None
+        best_score: Any = self._no_score
         policy = self.policy
         lru = policy is EvictionPolicy.LRU
         fifo = policy is EvictionPolicy.FIFO
+        rand = policy is EvictionPolicy.RANDOM
         for key, rec in samples:
             md = rec.metadata
             if check_expiry:
@@ -135,11 +139,17 @@ class SampledEvictor(Evictor):
                 continue
             if lru:
                 score = md.last_access_time
+            elif rand:
+                if not check_expiry:
+                    return key, rec, None
+                if best_rec is None:
+                    best_key, best_rec = key, rec
+                continue
             elif fifo:
                 score = md.creation_time
             else:
                 score = self._score(md, now)
-            if best_rec is None or score < best_score:
+            if score < best_score:
                 best_key, best_rec, best_score = key, rec, score
         if best_rec is not None:
             return best_key, best_rec, None

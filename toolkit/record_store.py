@@ -191,6 +191,10 @@ class DefaultRecordStore:
         self._observer: CompositeMutationObserver = observer
         self._config = config
         self._clock: Clock = SystemClock() if clock is None else clock
+        self._now = self._clock.now_millis
+        self._engine_get = self._engine.get
+        self._engine_put = self._engine.put
+        self._engine_len = self._engine.len
         self._rng = random.Random(seed)
         self._default_ttl = config.default_ttl_millis
         self._default_idle = config.default_max_idle_millis
@@ -290,7 +294,8 @@ class DefaultRecordStore:
         self.stats.evictions += 1
         if self._observer.observers:
             self._observer.on_evict(key, record, is_backup)
-        self._keep_dirty(key, record, is_backup)
+        if not self._ds_null:
+            self._keep_dirty(key, record, is_backup)
 
     def _evict_if_needed(self, protected: Any, now: int, is_backup: bool = False) -> None:
         engine = self._engine
@@ -336,22 +341,27 @@ class DefaultRecordStore:
         ``touch=True`` counts a hit on the record and restarts its idle clock. An expired
         record is removed (``on_expire``) and treated as missing.
         """
-        record = self._engine.get(key)
+        record = self._engine_get(key)
         if record is not None:
             md = record.metadata
-            if md.ttl_millis or md.max_idle_millis:
-                now = self._clock.now_millis()
-                reason = md.expiry_reason(now)
-                if reason is not _NOT:
-                    self._expire(key, record, reason, False)
+            ttl = md.ttl_millis
+            idle = md.max_idle_millis
+            if ttl or idle:
+                now = self._now()
+                if (ttl and now - md.last_update_time > ttl) or (
+                    idle and now - md.last_access_time > idle
+                ):
+                    self._expire(key, record, md.expiry_reason(now), False)
                     record = None
                 elif touch:
-                    md.on_access(now)
+                    md.hits += 1
+                    md.last_access_time = now
                     if self._tracker is not None:
                         self._tracker.on_access(key, md, now)
             elif touch:
-                now = self._clock.now_millis()
-                md.on_access(now)
+                now = self._now()
+                md.hits += 1
+                md.last_access_time = now
                 if self._tracker is not None:
                     self._tracker.on_access(key, md, now)
             if record is not None:
@@ -412,17 +422,15 @@ class DefaultRecordStore:
             raise InvalidArgumentError(
                 f"key must be hashable, got {type(key).__name__} {key!r}"
             ) from None
-        now = self._clock.now_millis()
+        now = self._now()
         ttl = expiry.ttl_millis or self._default_ttl
         idle = expiry.max_idle_millis or self._default_idle
         stored = False
         if not self._ds_null and (provenance is _CLIENT or provenance is _CRDT_MERGE):
             stored = self._data_store.add(self._name, key, value, now + ttl if ttl else 0, now)
-        md = RecordMetadata.new(now, estimate_cost(key, value))
-        md.ttl_millis = ttl
-        md.max_idle_millis = idle
+        md = RecordMetadata(0, now, now, now, 0, 0, estimate_cost(key, value), ttl, idle)
         record = Record(value, md)
-        old = self._engine.put(key, record)
+        old = self._engine_put(key, record)
         if old is not None:
             omd = old.metadata
             if omd.ttl_millis or omd.max_idle_millis:
@@ -433,7 +441,12 @@ class DefaultRecordStore:
                     old = None
         observers = self._observer.observers
         if old is None:
-            self._track_insert(key, md, now)
+            if ttl or idle:
+                self._expirable_count += 1
+            if self._expiry_tracking:
+                self._expiry.on_put(key, md)
+            if self._tracker is not None:
+                self._tracker.on_insert(key, md, now)
             self.stats.inserts += 1
             if stored:
                 md.on_store(now)
@@ -463,7 +476,10 @@ class DefaultRecordStore:
                 self._observer.on_update(key, record, old_value, value, False)
         if observers and provenance is _REPLICATION:
             self._observer.on_replication_put(key, record, True)
-        if self._bounded:
+        if self._bounded and (
+            (self._max_count and self._engine_len() > self._max_count)
+            or (self._max_cost and self._engine.estimated_cost() > self._max_cost)
+        ):
             self._evict_if_needed(key, now)
         return old_value
 
@@ -535,6 +551,7 @@ class DefaultRecordStore:
 
     def fetch_keys(self, cursor: IterationCursor, size: int) -> FetchResult[Any]:
         """A page of keys from the engine, expired ones left out."""
+        _check_page(cursor, size)
         page = self._engine.fetch_entries(cursor, size)
         now = self._clock.now_millis()
         keys = [k for k, r in page.items if not _is_expired(r.metadata, now)]
@@ -542,6 +559,7 @@ class DefaultRecordStore:
 
     def fetch_entries(self, cursor: IterationCursor, size: int) -> FetchResult[tuple[Any, Record]]:
         """A page of (key, record) from the engine, expired ones left out."""
+        _check_page(cursor, size)
         page = self._engine.fetch_entries(cursor, size)
         now = self._clock.now_millis()
         items = [(k, r) for k, r in page.items if not _is_expired(r.metadata, now)]
@@ -710,6 +728,13 @@ class DefaultRecordStore:
             f"DefaultRecordStore(name={self._name!r}, partition_id={self._partition_id}, "
             f"size={self._engine.len()}, cost={self._engine.estimated_cost()})"
         )
+
+
+def _check_page(cursor: IterationCursor, size: int) -> None:
+    if not isinstance(cursor, IterationCursor):
+        raise InvalidArgumentError(f"cursor must be an IterationCursor, got {cursor!r}")
+    if check_non_negative_int("size", size) == 0:
+        raise InvalidArgumentError(f"size must be >= 1, got {size!r}")
 
 
 def _is_expired(md: RecordMetadata, now: int) -> bool:

@@ -122,19 +122,7 @@ class RecordMetadata:
     @classmethod
     def new(cls, now: int, cost: int) -> RecordMetadata:
         """Metadata of a record created at ``now``: version 0, no hits, never stored."""
-        md = cls.__new__(cls)
-        md.version = 0
-        md.creation_time = now
-        md.last_access_time = now
-        md.last_update_time = now
-        md.last_stored_time = 0
-        md.stored_version = -1
-        md.hits = 0
-        md.cost = cost
-        md.ttl_millis = 0
-        md.max_idle_millis = 0
-        md.frequency = 0
-        return md
+        return cls(0, now, now, now, 0, 0, cost)
 
     def on_access(self, now: int) -> None:
         """A touching read at ``now``: one more hit, and the idle clock restarts."""

@@ -18,7 +18,12 @@ StoredListener = Callable[[Any, Any, int], None]
 class DataStoreStats:
     """What a data store has done so far: the cost hook simulations charge latency from.
 
-    Take :meth:`copy` before an operation and :meth:`minus` after it to see what it did.
+    Take :meth:`copy` before an operation and :meth:`minus` after it to see what it did: a
+    simulation charges, say, one round trip per ``write_batches`` and ``loads`` plus a cost
+    per row (``writes``, ``deletes``, ``keys_loaded``) or per byte (``bytes_written``),
+    without sleeping. Every counter is cumulative. A write-behind store counts what it made
+    its inner store do (writes when they are stored, not when queued), so read the counters of
+    the store the record store talks to.
     """
 
     writes: int = 0
@@ -37,6 +42,12 @@ class DataStoreStats:
     """Queued writes replaced by a later write to the same key before they were stored."""
     failures: int = 0
     """Batch writes that failed (and will be retried)."""
+    bytes_written: int = 0
+    """Bytes of encoded values written (a ``SizedValue`` counts its ``nbytes``)."""
+    queue_reads: int = 0
+    """Loads answered from a write-behind queue or staging area, with no round trip."""
+    refused: int = 0
+    """Writes or deletes refused because a (non-coalescing) write-behind queue was full."""
 
     def copy(self) -> DataStoreStats:
         """An independent copy."""

@@ -97,7 +97,11 @@ def _ts(ts: Any) -> dict[str, Any]:
 def _entry(e: Any, depth: int) -> dict[str, Any]:
     if type(e) is not OrMapEntry:
         raise _Unsupported(e, "OrMapValue.records must hold OrMapEntry objects")
-    return {"value": _tree(e.value, depth), "tag": _tree(e.tag, depth), "timestamp": _ts(e.timestamp)}
+    return {
+        "value": _tree(e.value, depth),
+        "tag": _tree(e.tag, depth),
+        "timestamp": _ts(e.timestamp),
+    }
 
 
 def _tree(v: Any, depth: int) -> Any:
@@ -181,6 +185,12 @@ def encode_key(key: Any) -> str:
     if t is int:
         return int.__repr__(key)
     try:
+        hash(key)
+    except TypeError:
+        raise UnsupportedValueError(
+            f"key {key!r} of type {t.__name__} cannot be stored: keys must be hashable"
+        ) from None
+    try:
         return encode_value(key)
     except UnsupportedValueError as err:
         raise UnsupportedValueError(f"key {key!r}: {err}") from None
@@ -189,7 +199,7 @@ def encode_key(key: Any) -> str:
 def _hook(obj: dict[str, Any]) -> Any:
     if len(obj) != 1:
         return obj
-    (tag, payload), = obj.items()
+    ((tag, payload),) = obj.items()
     if not tag.startswith("$"):
         return obj
     if tag == "$tuple":

@@ -53,7 +53,9 @@ class Expired(TaskError):
     """The task's TTL has passed (``expires_at``, ms since the epoch); it can no longer change."""
 
     def __init__(self, task_id: str, expires_at: int) -> None:
-        super().__init__(f"task {task_id!r} expired at {expires_at} ms; it can no longer be changed")
+        super().__init__(
+            f"task {task_id!r} expired at {expires_at} ms; it can no longer be changed"
+        )
         self.task_id = task_id
         self.expires_at = expires_at
 

@@ -106,7 +106,11 @@ class InMemoryBackend:
     def cleanup_expired(self, now_ms: int | None = None) -> int:
         """Remove every record whose ``expires_at_ms`` is before ``now_ms`` (default: the
         clock); return how many."""
-        now = self._clock.now_millis() if now_ms is None else check_non_negative_int("now_ms", now_ms)
+        now = (
+            self._clock.now_millis()
+            if now_ms is None
+            else check_non_negative_int("now_ms", now_ms)
+        )
         with self._lock:
             gone = [
                 k

@@ -1,0 +1,932 @@
+"""Layer 3: the codec, one contract suite run against every data store, and the specifics of
+the SQLite write-through store and the write-behind queue."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+from hypothesis import given
+from hypothesis import strategies as st
+
+from toolkit import (
+    DataStoreError,
+    DataStoreStats,
+    InvalidArgumentError,
+    ManualClock,
+    MapDataStore,
+    NullDataStore,
+    QueueFullError,
+    SimClock,
+    UnsupportedValueError,
+)
+from toolkit.datastores import (
+    SQLiteDataStore,
+    StoreOp,
+    WriteBehindDataStore,
+    decode_key,
+    decode_value,
+    encode_key,
+    encode_value,
+    flush_process,
+)
+from toolkit.records import (
+    LwwValue,
+    OrMapEntry,
+    OrMapValue,
+    OrTombstones,
+    SizedValue,
+    Timestamp,
+)
+
+# --- values every persistent store must round-trip -------------------------------------------
+
+SAMPLE_VALUES: list[Any] = [
+    "text",
+    "",
+    "ünïcødé \u2603 \ud800",  # a lone surrogate too
+    0,
+    -(10**30),
+    1.5,
+    -0.0,
+    float("inf"),
+    True,
+    False,
+    [1, "two", None, [3.0]],
+    {"a": 1, "b": [True, None]},
+    {"$looks_tagged": 1},
+    {"$tuple": [1, 2]},
+    {1: "int key", (2, "t"): "tuple key", "s": "str key"},
+    (1, (2, [3]), "x"),
+    (),
+    b"\x00\xffbytes",
+    SizedValue(4096, tag=7),
+    Timestamp(10, 2, "node-a"),
+    LwwValue({"nested": [1, (2,)]}, Timestamp(5, 1, "n1")),
+    OrMapEntry(b"v", "tag-1", Timestamp(3)),
+    OrMapValue((OrMapEntry(1, "t1", Timestamp(1)), OrMapEntry({"x": 2}, "t2", Timestamp(2, 1)))),
+    OrTombstones(("t1", "t2")),
+]
+
+UNSUPPORTED_VALUES: list[Any] = [
+    {1, 2},
+    frozenset({1}),
+    object(),
+    1j,
+    bytearray(b"x"),
+    np.int64(3),
+    [1, {2}],
+    {"k": object()},
+]
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same types, all the way down (so 1 and True, or [] and () differ)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+# --- codec -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", SAMPLE_VALUES, ids=lambda v: type(v).__name__)
+def test_codec_round_trips_every_supported_type(value: Any) -> None:
+    text = encode_value(value)
+    assert isinstance(text, str)
+    assert same_value(decode_value(text), value)
+
+
+def test_codec_round_trips_nan() -> None:
+    assert math.isnan(decode_value(encode_value(float("nan"))))
+    assert decode_value(encode_value(float("-inf"))) == float("-inf")
+
+
+def test_codec_is_canonical() -> None:
+    assert encode_value({"b": 1, "a": 2}) == encode_value({"a": 2, "b": 1}) == '{"a":2,"b":1}'
+    assert encode_value({2: "x", 1: "y"}) == encode_value({1: "y", 2: "x"})
+    assert encode_value([1, 2]) != encode_value((1, 2))
+    assert encode_value(1) != encode_value(True) != encode_value(1.0)
+    assert encode_value(SizedValue(10, 1)) == '{"$sized":[10,1]}'
+
+
+def test_codec_keys_are_typed_and_canonical() -> None:
+    assert encode_key("1") == '"1"'
+    assert encode_key(1) == "1"
+    assert encode_key((1, "a")) == '{"$tuple":[1,"a"]}'
+    for key in ["k", 7, -3, (1, "a"), b"raw", ("nested", (1, 2))]:
+        assert same_value(decode_key(encode_key(key)), key)
+
+
+@pytest.mark.parametrize("value", UNSUPPORTED_VALUES, ids=lambda v: type(v).__name__)
+def test_codec_refuses_unsupported_values_naming_them(value: Any) -> None:
+    with pytest.raises(UnsupportedValueError) as info:
+        encode_value(value)
+    message = str(info.value)
+    assert "cannot store" in message
+    assert "supported types" in message
+
+
+def test_codec_names_the_inner_offender() -> None:
+    with pytest.raises(UnsupportedValueError, match=r"contains \{2\}.*type set"):
+        encode_value([1, {2}])
+
+
+def test_codec_refuses_cyclic_and_too_deep_values() -> None:
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    with pytest.raises(UnsupportedValueError, match="nested deeper"):
+        encode_value(cyclic)
+    deep: Any = 0
+    for _ in range(150):
+        deep = [deep]
+    with pytest.raises(UnsupportedValueError):
+        encode_value(deep)
+
+
+def test_codec_refuses_unhashable_keys() -> None:
+    with pytest.raises(UnsupportedValueError, match="hashable"):
+        encode_key([1, 2])
+    with pytest.raises(UnsupportedValueError, match="key"):
+        encode_key(frozenset({1}))
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(max_size=16)
+)
+json_like = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=4).map(tuple)
+        | st.dictionaries(st.text(max_size=6), children, max_size=4)
+        | st.dictionaries(st.integers() | st.text(max_size=3), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_like)
+def test_codec_round_trips_json_like_values(value: Any) -> None:
+    text = encode_value(value)
+    assert same_value(decode_value(text), value)
+    assert encode_value(decode_value(text)) == text  # canonical: re-encoding is stable
+
+
+@given(st.dictionaries(st.text(max_size=4), st.integers(), max_size=6))
+def test_codec_dict_encoding_ignores_insertion_order(d: dict[str, int]) -> None:
+    reversed_d = dict(reversed(list(d.items())))
+    assert encode_value(d) == encode_value(reversed_d)
+
+
+# --- helpers: stores used by the contract suite ----------------------------------------------
+
+
+class DictStore:
+    """A minimal write-through store without ``store_batch`` (write-behind's fallback path)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, bool, Any], Any] = {}
+        self.stats = DataStoreStats()
+        self.closed = False
+
+    def add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
+        self.rows[(map_name, False, key)] = value
+        self.stats.writes += 1
+        return True
+
+    def add_backup(
+        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int
+    ) -> bool:
+        self.rows[(map_name, True, key)] = value
+        return True
+
+    def remove(self, map_name: str, key: Any, now: int) -> bool:
+        self.rows.pop((map_name, False, key), None)
+        return True
+
+    def remove_backup(self, map_name: str, key: Any, now: int) -> bool:
+        self.rows.pop((map_name, True, key), None)
+        return True
+
+    def load(self, map_name: str, key: Any) -> Any | None:
+        return self.rows.get((map_name, False, key))
+
+    def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:
+        return [(k, self.rows[(map_name, False, k)]) for k in keys if (map_name, False, k) in self.rows]
+
+    def check_value(self, value: Any) -> None:
+        encode_value(value)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FlakyStore:
+    """Wraps a store; its ``store_batch`` fails while ``failures_left`` > 0 (``before`` runs
+    first, so a test can act while a batch is in flight)."""
+
+    def __init__(self, inner: SQLiteDataStore) -> None:
+        self.inner = inner
+        self.failures_left = 0
+        self.calls = 0
+        self.before: Callable[[], None] | None = None
+
+    def store_batch(self, ops: Sequence[StoreOp], now: int) -> None:
+        self.calls += 1
+        if self.before is not None:
+            before, self.before = self.before, None
+            before()
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise DataStoreError("injected failure")
+        self.inner.store_batch(ops, now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@dataclass
+class Harness:
+    """One data store under test, with how to make its writes durable and reopen it."""
+
+    kind: str
+    store: Any
+    clock: ManualClock
+    settle: Callable[[], None]
+
+    @property
+    def persists(self) -> bool:
+        return self.kind != "null"
+
+
+def make_harness(kind: str, tmp_path: Path) -> Harness:
+    clock = ManualClock(1_000)
+    if kind == "null":
+        store: Any = NullDataStore()
+        return Harness(kind, store, clock, lambda: None)
+    sqlite = SQLiteDataStore(tmp_path / "contract.db", clock)
+    if kind == "sqlite":
+        return Harness(kind, sqlite, clock, lambda: None)
+    wb = WriteBehindDataStore(sqlite, clock, write_delay_millis=500, write_batch_size=7)
+    return Harness(kind, wb, clock, wb.hard_flush)
+
+
+@pytest.fixture(params=["null", "sqlite", "write_behind"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    h = make_harness(request.param, tmp_path)
+    with h.store:
+        yield h
+
+
+@pytest.fixture(params=["sqlite", "write_behind"])
+def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    h = make_harness(request.param, tmp_path)
+    with h.store:
+        yield h
+
+
+# --- the contract: every data store ----------------------------------------------------------
+
+
+class TestEveryDataStore:
+    def test_is_a_map_data_store_with_fresh_stats(self, any_store: Harness) -> None:
+        assert isinstance(any_store.store, MapDataStore)
+        assert isinstance(any_store.store.stats, DataStoreStats)
+        assert all(v == 0 for v in any_store.store.stats.as_dict().values())
+        assert any_store.store.is_null() is (not any_store.persists)
+
+    def test_nothing_pending_after_settling(self, any_store: Harness) -> None:
+        s = any_store.store
+        now = any_store.clock.now_millis()
+        s.add("m", "k", "v", 0, now)
+        s.remove("m", "gone", now)
+        any_store.settle()
+        assert s.pending_operation_count() == 0
+        assert s.is_loadable("k", "m") and s.is_loadable("k")
+        assert s.soft_flush() == 0
+        s.hard_flush()
+        s.reset()
+
+    def test_flush_key_of_a_clean_key_changes_nothing(self, any_store: Harness) -> None:
+        s = any_store.store
+        s.flush_key("m", "k", "v", False)
+        assert s.pending_operation_count() == 0
+
+    def test_listener_registration_is_accepted(self, any_store: Harness) -> None:
+        seen: list[Any] = []
+        any_store.store.add_stored_listener("m", lambda k, v, now: seen.append(k))
+        assert seen == []
+
+    def test_stats_copy_and_minus(self, any_store: Harness) -> None:
+        s = any_store.store
+        before = s.stats.copy()
+        s.add("m", "k", "v", 0, 1_000)
+        any_store.settle()
+        delta = s.stats.minus(before)
+        assert delta.writes == (1 if any_store.persists else 0)
+        assert before.writes == 0
+
+
+class TestPersistentContract:
+    def test_every_supported_value_round_trips(self, persistent: Harness) -> None:
+        s, now = persistent.store, persistent.clock.now_millis()
+        for i, value in enumerate(SAMPLE_VALUES):
+            assert s.add("m", i, value, 0, now) is (persistent.kind == "sqlite")
+        persistent.settle()
+        for i, value in enumerate(SAMPLE_VALUES):
+            assert same_value(s.load("m", i), value), value
+
+    def test_overwrite_then_remove(self, persistent: Harness) -> None:
+        s, now = persistent.store, persistent.clock.now_millis()
+        s.add("m", "k", "v1", 0, now)
+        s.add("m", "k", "v2", 0, now)
+        persistent.settle()
+        assert s.load("m", "k") == "v2"
+        s.remove("m", "k", now)
+        persistent.settle()
+        assert s.load("m", "k") is None
+
+    def test_maps_and_key_types_are_kept_apart(self, persistent: Harness) -> None:
+        s, now = persistent.store, persistent.clock.now_millis()
+        s.add("a", "k", "in a", 0, now)
+        s.add("b", "k", "in b", 0, now)
+        s.add("a", 1, "int one", 0, now)
+        s.add("a", "1", "str one", 0, now)
+        s.add("a", (1, "t"), "tuple", 0, now)
+        persistent.settle()
+        assert s.load("a", "k") == "in a" and s.load("b", "k") == "in b"
+        assert s.load("a", 1) == "int one" and s.load("a", "1") == "str one"
+        assert s.load("a", (1, "t")) == "tuple"
+        assert s.load("c", "k") is None
+
+    def test_backups_are_kept_apart_from_primaries(self, persistent: Harness) -> None:
+        s, now = persistent.store, persistent.clock.now_millis()
+        s.add_backup("m", "k", "backup", 0, now)
+        persistent.settle()
+        assert s.load("m", "k") is None
+        s.add("m", "k", "primary", 0, now)
+        s.remove_backup("m", "k", now)
+        persistent.settle()
+        assert s.load("m", "k") == "primary"
+
+    def test_load_all_and_remove_all_many_keys(self, persistent: Harness) -> None:
+        s, now = persistent.store, persistent.clock.now_millis()
+        for i in range(1_200):
+            s.add("m", i, f"v{i}", 0, now)
+        persistent.settle()
+        wanted = [5, 1_199, 5, -1, *range(600, 1_150)]
+        got = s.load_all("m", wanted)
+        assert got == [(k, f"v{k}") for k in [5, 1_199, *range(600, 1_150)]]
+        s.remove_all("m", list(range(0, 1_200, 2)))
+        persistent.settle()
+        assert dict(s.load_all("m", range(1_200))) == {i: f"v{i}" for i in range(1, 1_200, 2)}
+        assert s.load_all("m", []) == []
+
+    def test_expired_rows_are_not_loaded(self, persistent: Harness) -> None:
+        s, clock = persistent.store, persistent.clock
+        now = clock.now_millis()
+        s.add("m", "short", "x", now + 100, now)
+        s.add("m", "forever", "y", 0, now)
+        persistent.settle()
+        clock.advance(100)  # strict: live at the deadline itself
+        assert s.load("m", "short") == "x"
+        clock.advance(1)
+        assert s.load("m", "short") is None
+        assert s.load_all("m", ["short", "forever"]) == [("forever", "y")]
+
+    @pytest.mark.parametrize("bad", UNSUPPORTED_VALUES[:4], ids=lambda v: type(v).__name__)
+    def test_unsupported_value_is_refused_before_anything_changes(
+        self, persistent: Harness, bad: Any
+    ) -> None:
+        s, now = persistent.store, persistent.clock.now_millis()
+        s.add("m", "k", "old", 0, now)
+        persistent.settle()
+        before = s.stats.copy()
+        with pytest.raises(UnsupportedValueError, match="cannot store"):
+            s.add("m", "k", bad, 0, now)
+        with pytest.raises(UnsupportedValueError):
+            s.add_backup("m", "k", bad, 0, now)
+        with pytest.raises(UnsupportedValueError):
+            s.check_value(bad)
+        assert s.pending_operation_count() == 0
+        assert s.stats == before
+        persistent.settle()
+        assert s.load("m", "k") == "old"
+
+    def test_unsupported_key_is_refused(self, persistent: Harness) -> None:
+        with pytest.raises(UnsupportedValueError, match="key"):
+            persistent.store.add("m", frozenset({1}), "v", 0, 0)
+        assert persistent.store.load("m", frozenset({1})) is None
+
+    def test_none_value_and_bad_map_name_are_refused(self, persistent: Harness) -> None:
+        with pytest.raises(InvalidArgumentError, match="None"):
+            persistent.store.add("m", "k", None, 0, 0)
+        with pytest.raises(InvalidArgumentError, match="map_name"):
+            persistent.store.add(7, "k", "v", 0, 0)
+        with pytest.raises(InvalidArgumentError, match="expiration_time"):
+            persistent.store.add("m", "k", "v", -5, 0)
+
+    def test_stats_count_what_reached_the_backing_store(self, persistent: Harness) -> None:
+        s, now = persistent.store, persistent.clock.now_millis()
+        for i in range(10):
+            s.add("m", i, SizedValue(100), 0, now)
+        s.remove("m", 99, now)
+        persistent.settle()
+        assert s.stats.writes == 10 and s.stats.deletes == 1
+        assert s.stats.bytes_written == 1_000
+        assert s.stats.write_batches >= 1
+        s.load("m", 1)
+        s.load("m", 99)
+        assert s.stats.loads == 2 and s.stats.keys_loaded == 1
+
+    def test_closed_store_refuses_work(self, persistent: Harness) -> None:
+        persistent.store.close()
+        persistent.store.close()  # idempotent
+        with pytest.raises(DataStoreError, match="closed"):
+            persistent.store.add("m", "k", "v", 0, 0)
+
+
+# --- SQLite specifics --------------------------------------------------------------------------
+
+
+def test_sqlite_uses_wal_and_checks_synchronous(tmp_path: Path) -> None:
+    with SQLiteDataStore(tmp_path / "a.db") as s:
+        assert s.journal_mode == "wal" and s.synchronous == "NORMAL"
+    with SQLiteDataStore(tmp_path / "b.db", synchronous="full") as s:
+        assert s.synchronous == "FULL"
+        assert s.add("m", "k", "v", 0, 0) is True
+    with pytest.raises(InvalidArgumentError, match="OFF"):
+        SQLiteDataStore(tmp_path / "c.db", synchronous="OFF")
+    with pytest.raises(InvalidArgumentError, match="path"):
+        SQLiteDataStore(42)  # type: ignore[arg-type]
+
+
+def test_sqlite_new_store_over_the_same_file_sees_everything(tmp_path: Path) -> None:
+    path = tmp_path / "restart.db"
+    with SQLiteDataStore(path) as s:
+        for i, value in enumerate(SAMPLE_VALUES):
+            s.add("m", i, value, 0, 0)
+        s.add("other", "k", "v", 0, 0)
+        s.add_backup("m", "b", "backup", 0, 0)
+        s.remove("m", 0, 0)
+    with SQLiteDataStore(path) as s:
+        assert s.load("m", 0) is None
+        for i, value in enumerate(SAMPLE_VALUES[1:], start=1):
+            assert same_value(s.load("m", i), value)
+        assert s.load("other", "k") == "v"
+        assert s.load_backup("m", "b") == "backup"
+        assert s.row_count("m") == len(SAMPLE_VALUES) - 1
+        assert s.row_count(is_backup=True) == 1
+
+
+def test_sqlite_in_memory_and_from_another_thread() -> None:
+    with SQLiteDataStore(":memory:") as s:
+        errors: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                for i in range(50):
+                    s.add("m", i, i, 0, 0)
+            except BaseException as err:  # pragma: no cover - reported below
+                errors.append(err)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        t.join()
+        assert errors == []
+        assert s.row_count("m") == 50
+
+
+def test_sqlite_purge_expired(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    with SQLiteDataStore(tmp_path / "p.db", clock) as s:
+        s.add("m", "a", 1, 100, 0)
+        s.add("m", "b", 2, 0, 0)
+        s.add_backup("m", "c", 3, 50, 0)
+        assert s.purge_expired(100) == 1  # c expired (50 < 100), a is live at its deadline
+        clock.set(101)
+        assert s.purge_expired() == 1
+        assert s.row_count() == 1 and s.load("m", "b") == 2
+
+
+def test_sqlite_store_batch_is_all_or_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "batch.db"
+    with SQLiteDataStore(path) as s:
+        raw = sqlite3.connect(path)
+        raw.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON entries WHEN NEW.key = '\"boom\"' "
+            "BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+        )
+        raw.commit()
+        raw.close()
+        ops = [StoreOp("m", "ok", 1), StoreOp("m", "gone", None), StoreOp("m", "boom", 2)]
+        with pytest.raises(DataStoreError, match="boom refused"):
+            s.store_batch(ops, 0)
+        assert s.stats.failures == 1 and s.stats.writes == 0
+        assert s.load("m", "ok") is None
+        with pytest.raises(UnsupportedValueError):
+            s.store_batch([StoreOp("m", "ok", 1), StoreOp("m", "bad", {1})], 0)
+        assert s.load("m", "ok") is None
+        s.store_batch([StoreOp("m", "ok", 1), StoreOp("m", "ok", 2), StoreOp("m", "x", None)], 5)
+        assert s.load("m", "ok") == 2
+        assert (s.stats.writes, s.stats.deletes, s.stats.write_batches) == (2, 1, 1)
+
+
+def test_sqlite_refuses_a_database_of_another_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version=99")
+    raw.close()
+    with pytest.raises(DataStoreError, match="schema version 99"):
+        SQLiteDataStore(path)
+
+
+def test_sqlite_wraps_database_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataStoreError, match="cannot open"):
+        SQLiteDataStore(tmp_path / "missing-dir" / "x.db")
+
+
+# --- write-behind specifics --------------------------------------------------------------------
+
+
+@pytest.fixture
+def wb_parts(tmp_path: Path) -> Iterator[tuple[WriteBehindDataStore, SQLiteDataStore, ManualClock]]:
+    clock = ManualClock(0)
+    sqlite = SQLiteDataStore(tmp_path / "wb.db", clock)
+    wb = WriteBehindDataStore(sqlite, clock, write_delay_millis=1_000, write_batch_size=100)
+    with wb:
+        yield wb, sqlite, clock
+
+
+def test_write_behind_respects_the_delay(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    assert wb.add("m", "k", "v", 0, clock.now_millis()) is False
+    assert wb.pending_operation_count() == 1 and wb.next_due() == 1_000
+    clock.set(999)
+    assert wb.flush_due() == 0
+    assert sqlite.load("m", "k") is None
+    assert wb.load("m", "k") == "v"  # answered from the queue
+    clock.set(1_000)
+    assert wb.flush_due() == 1
+    assert sqlite.load("m", "k") == "v"
+    assert wb.pending_operation_count() == 0 and wb.next_due() is None
+    assert wb.stats.queued == 1 and wb.stats.writes == 1 and wb.stats.write_batches == 1
+
+
+def test_write_behind_coalescing_keeps_the_first_due_time(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    for i in range(10):
+        wb.add("m", "hot", i, 0, clock.now_millis())
+        clock.advance(100)
+    wb.add("m", "cold", "c", 0, clock.now_millis())
+    assert wb.pending_operation_count() == 2
+    assert (wb.stats.queued, wb.stats.coalesced) == (11, 9)
+    assert [op.key for op in wb.queued()] == ["hot", "cold"]
+    clock.set(1_000)  # due 1000 ms after the first write, not after the last
+    assert wb.flush_due() == 1
+    assert sqlite.load("m", "hot") == 9 and sqlite.load("m", "cold") is None
+    assert wb.stats.writes == 1 and sqlite.stats.writes == 1
+
+
+def test_write_behind_without_coalescing_stores_every_write_in_order(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    with WriteBehindDataStore(
+        SQLiteDataStore(tmp_path / "nc.db", clock), clock, 10, write_coalescing=False
+    ) as wb:
+        for i in range(10):
+            wb.add("m", "k", i, 0, 0)
+        wb.remove("m", "k", 0)
+        wb.add("m", "k", "last", 0, 0)
+        assert wb.pending_operation_count() == 12 and wb.stats.coalesced == 0
+        assert wb.load("m", "k") == "last"
+        assert wb.flush_due(10) == 12
+        assert (wb.stats.writes, wb.stats.deletes) == (11, 1)
+        assert wb.inner.load("m", "k") == "last"
+
+
+def test_write_behind_stores_in_batches(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    wb.write_batch_size = 100
+    for i in range(250):
+        wb.add("m", i, i, 0, 0)
+    assert wb.flush_due(1_000) == 250
+    assert wb.stats.write_batches == 3 and sqlite.stats.write_batches == 3
+    assert sqlite.row_count("m") == 250
+
+
+def test_write_behind_full_queue_refuses_and_changes_nothing(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(tmp_path / "full.db", clock)
+    with WriteBehindDataStore(
+        inner, clock, 100, write_coalescing=False, queue_capacity=3
+    ) as wb:
+        for i in range(3):
+            wb.add("m", "k", i, 0, 0)
+        snapshot = [(op.key, op.value, op.seq) for op in wb.queued()]
+        stats = wb.stats.copy()
+        with pytest.raises(QueueFullError, match=r"full \(3 of 3.*'k'"):
+            wb.add("m", "k", 99, 0, 0)
+        with pytest.raises(QueueFullError):
+            wb.remove("m", "k", 0)
+        with pytest.raises(QueueFullError):
+            wb.remove_all("m", ["a"])
+        assert [(op.key, op.value, op.seq) for op in wb.queued()] == snapshot
+        assert wb.stats.refused == 3
+        stats.refused = 3
+        assert wb.stats == stats
+        assert wb.load("m", "k") == 2
+        wb.flush_due(100)
+        wb.add("m", "k", 99, 0, 100)  # room again
+        assert wb.pending_operation_count() == 1
+
+
+def test_write_behind_remove_all_is_all_or_nothing(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    with WriteBehindDataStore(
+        SQLiteDataStore(tmp_path / "ra.db", clock), clock, 0, write_coalescing=False,
+        queue_capacity=4,
+    ) as wb:
+        wb.add("m", "x", 1, 0, 0)
+        with pytest.raises(QueueFullError):
+            wb.remove_all("m", ["a", "b", "c", "d"])
+        assert wb.pending_operation_count() == 1
+        wb.remove_all("m", ["a", "b", "c"])
+        assert wb.pending_operation_count() == 4
+
+
+def test_coalescing_queue_is_not_bounded_by_capacity(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    with WriteBehindDataStore(
+        SQLiteDataStore(tmp_path / "c.db", clock), clock, 0, queue_capacity=2
+    ) as wb:
+        for i in range(5):
+            wb.add("m", i, i, 0, 0)
+        assert wb.pending_operation_count() == 5
+
+
+def test_write_behind_never_serves_a_stale_row(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    sqlite.add("m", "k", "stale", 0, 0)
+    sqlite.add("m", "d", "stale", 0, 0)
+    assert wb.is_loadable("k", "m")
+    wb.add("m", "k", "new", 0, 0)
+    wb.remove("m", "d", 0)
+    assert not wb.is_loadable("k", "m") and not wb.is_loadable("k")
+    assert not wb.is_loadable("d", "m")
+    assert wb.is_loadable("k", "other-map")
+    assert wb.load("m", "k") == "new"
+    assert wb.load("m", "d") is None
+    assert wb.load_all("m", ["k", "d", "k"]) == [("k", "new")]
+    assert wb.stats.queue_reads == 4 and wb.stats.loads == 0
+    wb.hard_flush()
+    assert wb.is_loadable("k", "m") and wb.load("m", "k") == "new" and wb.load("m", "d") is None
+    assert wb.stats.loads == 2
+
+
+def test_write_behind_queued_write_past_its_expiry_is_not_loaded(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    sqlite.add("m", "k", "old row", 0, 0)
+    wb.add("m", "k", "v", 50, 0)
+    clock.set(50)
+    assert wb.load("m", "k") == "v"
+    clock.set(51)
+    assert wb.load("m", "k") is None
+
+
+def test_soft_flush_marks_everything_due(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    assert wb.soft_flush() == 0
+    wb.add("m", "a", 1, 0, 0)
+    wb.add("m", "b", 2, 0, 0)
+    assert wb.soft_flush() == 2
+    wb.add("m", "c", 3, 0, 0)  # after the soft flush: waits for its delay
+    assert wb.flush_due(1) == 2
+    assert sqlite.load("m", "b") == 2 and sqlite.load("m", "c") is None
+    wb.hard_flush()
+    assert sqlite.load("m", "c") == 3 and wb.pending_operation_count() == 0
+
+
+def test_failed_batch_is_kept_and_retried(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "f.db", clock))
+    with WriteBehindDataStore(flaky, clock, 10, write_batch_size=2, write_coalescing=False) as wb:  # type: ignore[arg-type]
+        for i in range(5):
+            wb.add("m", "k", i, 0, 0)
+        flaky.failures_left = 2
+        assert wb.flush_due(10) == 0
+        assert wb.stats.failures == 1 and isinstance(wb.last_error, DataStoreError)
+        assert wb.pending_operation_count() == 5
+        assert [op.value for op in wb.queued()] == [0, 1, 2, 3, 4]
+        assert wb.load("m", "k") == 4 and not wb.is_loadable("k", "m")
+        with pytest.raises(DataStoreError, match="5 operations still queued"):
+            wb.hard_flush()
+        assert wb.stats.failures == 2
+        assert wb.flush_due(10) == 5
+        assert flaky.inner.load("m", "k") == 4
+        assert wb.stats.writes == 5 and wb.pending_operation_count() == 0
+
+
+def test_failed_coalesced_write_superseded_meanwhile_is_dropped(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "f2.db", clock))
+    with WriteBehindDataStore(flaky, clock, 10) as wb:  # type: ignore[arg-type]
+        wb.add("m", "k", "first", 0, 0)
+        wb.add("m", "other", "o", 0, 0)
+        flaky.failures_left = 1
+        flaky.before = lambda: wb.add("m", "k", "second", 0, 5)  # arrives while in flight
+        assert wb.flush_due(10) == 0
+        assert [op.value for op in wb.queued()] == ["o", "second"]
+        assert wb.load("m", "k") == "second"
+        wb.hard_flush()
+        assert flaky.inner.load("m", "k") == "second" and flaky.inner.load("m", "other") == "o"
+
+
+def test_listeners_hear_only_the_newest_primary_write(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    heard: list[tuple[Any, Any, int]] = []
+    wb.add_stored_listener("m", lambda k, v, now: heard.append((k, v, now)))
+    wb.add("m", "a", 1, 0, 0)
+    wb.add_backup("m", "b", 2, 0, 0)
+    wb.remove("m", "c", 0)
+    wb.add("other", "a", 3, 0, 0)
+    wb.flush_due(1_000)
+    assert heard == [("a", 1, 1_000)]
+    with pytest.raises(InvalidArgumentError):
+        wb.add_stored_listener("m", "not callable")  # type: ignore[arg-type]
+
+
+def test_listener_is_not_called_when_a_newer_write_is_queued(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    with WriteBehindDataStore(
+        SQLiteDataStore(tmp_path / "l.db", clock), clock, 0, write_batch_size=1,
+        write_coalescing=False,
+    ) as wb:
+        heard: list[Any] = []
+        wb.add_stored_listener("m", lambda k, v, now: heard.append(v))
+        wb.add("m", "k", "a", 0, 0)
+        wb.add("m", "k", "b", 0, 0)
+        wb.flush_due(0)
+        assert heard == ["b"] and wb.stats.write_batches == 2
+
+
+def test_flush_key_keeps_the_newest_value(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    value = ["queued"]
+    wb.add("m", "k", value, 0, 0)
+    wb.flush_key("m", "k", value, False)
+    assert wb.pending_operation_count() == 1 and wb.stats.queued == 1
+    wb.flush_key("m", "k", ["queued"], False)  # equal: nothing to do
+    assert wb.stats.queued == 1
+    wb.flush_key("m", "k", "newer in memory", False)
+    assert wb.load("m", "k") == "newer in memory"
+    wb.flush_key("m", "absent", "x", False)  # nothing queued: already stored
+    assert wb.load("m", "absent") is None
+    wb.hard_flush()
+    assert sqlite.load("m", "k") == "newer in memory"
+
+
+def test_reset_drops_the_queue(wb_parts: Any) -> None:
+    wb, sqlite, clock = wb_parts
+    wb.add("m", "k", 1, 0, 0)
+    wb.reset()
+    assert wb.pending_operation_count() == 0 and wb.is_loadable("k", "m")
+    wb.hard_flush()
+    assert sqlite.load("m", "k") is None
+
+
+def test_close_flushes_and_closes_the_inner_store(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(tmp_path / "close.db", clock)
+    wb = WriteBehindDataStore(inner, clock, 60_000)
+    wb.add("m", "k", "v", 0, 0)
+    with wb:
+        pass
+    assert wb.closed and inner.closed
+    with SQLiteDataStore(tmp_path / "close.db") as again:
+        assert again.load("m", "k") == "v"
+    keep = SQLiteDataStore(tmp_path / "close.db", clock)
+    with WriteBehindDataStore(keep, clock, close_inner=False):
+        pass
+    assert not keep.closed
+    keep.close()
+
+
+def test_close_reports_what_could_not_be_stored(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "cf.db", clock))
+    wb = WriteBehindDataStore(flaky, clock, 0)  # type: ignore[arg-type]
+    wb.add("m", "k", 1, 0, 0)
+    flaky.failures_left = 1
+    with pytest.raises(DataStoreError, match="1 operations still queued"):
+        wb.close()
+    assert wb.closed and flaky.inner.closed
+
+
+def test_fallback_without_store_batch_uses_the_protocol() -> None:
+    clock = ManualClock(0)
+    inner = DictStore()
+    with WriteBehindDataStore(inner, clock, 0) as wb:  # type: ignore[arg-type]
+        wb.add("m", "k", 1, 0, 0)
+        wb.add_backup("m", "k", 2, 0, 0)
+        wb.remove("m", "gone", 0)
+        wb.flush_due(0)
+        assert inner.rows == {("m", False, "k"): 1, ("m", True, "k"): 2}
+        wb.remove_backup("m", "k", 0)
+        wb.flush_due(0)
+        assert inner.rows == {("m", False, "k"): 1}
+        with pytest.raises(UnsupportedValueError):
+            wb.add("m", "k", {1}, 0, 0)
+    assert inner.closed
+
+
+def test_write_behind_validates_its_arguments(tmp_path: Path) -> None:
+    with SQLiteDataStore(tmp_path / "v.db") as inner:
+        for kwargs, match in [
+            ({"write_delay_millis": -1}, "write_delay_millis"),
+            ({"write_batch_size": 0}, "write_batch_size"),
+            ({"queue_capacity": 0}, "queue_capacity"),
+            ({"write_coalescing": "yes"}, "write_coalescing"),
+        ]:
+            with pytest.raises(InvalidArgumentError, match=match):
+                WriteBehindDataStore(inner, None, **kwargs)
+        wb = WriteBehindDataStore(inner, None, close_inner=False)
+        with pytest.raises(InvalidArgumentError, match="write-through"):
+            WriteBehindDataStore(wb)  # type: ignore[arg-type]
+        with pytest.raises(UnsupportedValueError, match="hashable"):
+            wb.add("m", [1], "v", 0, 0)
+        with pytest.raises(InvalidArgumentError, match="interval_millis"):
+            wb.start_flusher(0)
+        wb.close()
+        assert "coalescing" in repr(wb)
+
+
+def test_background_flusher_stores_and_stops(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(tmp_path / "bg.db", clock)
+    wb = WriteBehindDataStore(inner, clock, write_delay_millis=0, write_batch_size=50)
+    heard = threading.Event()
+    wb.add_stored_listener("m", lambda k, v, now: heard.set() if k == 499 else None)
+    wb.start_flusher(interval_millis=2)
+    assert wb.flusher_running
+    with pytest.raises(InvalidArgumentError, match="already running"):
+        wb.start_flusher(2)
+    model: dict[int, int] = {}
+    for i in range(500):
+        wb.add("m", i, i, 0, 0)
+        wb.add("m", i % 97, -i, 0, 0)
+        model[i] = i
+        model[i % 97] = -i
+    assert heard.wait(5.0)
+    deadline = time.monotonic() + 5.0
+    while wb.pending_operation_count() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert wb.pending_operation_count() == 0
+    wb.close()
+    assert not wb.flusher_running and wb.last_error is None
+    with SQLiteDataStore(tmp_path / "bg.db") as again:
+        assert dict(again.load_all("m", range(500))) == model
+
+
+def test_flush_process_drives_write_behind_in_a_simulation(tmp_path: Path) -> None:
+    env = simpy.Environment()
+    clock = SimClock(env, millis_per_unit=1)
+    with WriteBehindDataStore(
+        SQLiteDataStore(tmp_path / "sim.db", clock), clock, write_delay_millis=250
+    ) as wb:
+        stored_at: dict[Any, int] = {}
+        wb.add_stored_listener("m", lambda k, v, now: stored_at.setdefault(k, now))
+
+        def writer(env: simpy.Environment) -> Any:
+            for i in range(10):
+                wb.add("m", i, i, 0, clock.now_millis())
+                yield env.timeout(100)
+
+        env.process(writer(env))
+        env.process(flush_process(env, wb, 50, millis_per_unit=1))
+        env.run(until=2_000)
+        assert stored_at == {i: 100 * i + 250 for i in range(10)}
+    with pytest.raises(InvalidArgumentError):
+        flush_process(env, wb, 0)

@@ -1,0 +1,444 @@
+"""Write-through persistence in one SQLite database file: :class:`SQLiteDataStore`."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from ..clocks import Clock, SystemClock
+from ..errors import DataStoreError, InvalidArgumentError, check_non_negative_int
+from .base import DataStoreStats, StoredListener
+from .batch import StoreOp
+from .codec import decode_value, encode_key, encode_value, encoded_size
+
+__all__ = ["SQLiteDataStore", "SYNCHRONOUS_MODES"]
+
+#: The ``PRAGMA synchronous`` levels :class:`SQLiteDataStore` accepts. In WAL mode NORMAL
+#: keeps every committed transaction through a crash of the process (the commit is in the
+#: write-ahead log when ``add`` returns) and may lose the last commits on power loss; FULL
+#: and EXTRA also sync the log to the disk on every commit (power-loss safe, slower).
+SYNCHRONOUS_MODES: tuple[str, ...] = ("NORMAL", "FULL", "EXTRA")
+
+_TABLES = {False: "entries", True: "backup_entries"}
+_SCHEMA_VERSION = 1
+_IN_CHUNK = 500  # keys per SELECT/DELETE ... IN (...) statement
+
+
+class SQLiteDataStore:
+    """A write-through :class:`~toolkit.datastores.MapDataStore` over one SQLite file.
+
+    One database holds any number of maps: rows are keyed by ``(map_name, key)``, primaries in
+    table ``entries`` and backups apart in ``backup_entries``. Keys and values are stored in
+    the canonical encoding of :mod:`toolkit.datastores.codec`; a value (or key) it cannot
+    encode is refused with :class:`~toolkit.errors.UnsupportedValueError` before anything is
+    written. Each row keeps its ``expiration_time`` (absolute ms, 0 = never); :meth:`load`
+    and :meth:`load_all` do not return a row whose time has passed (``now`` from ``clock``;
+    expired when ``now > expiration_time``, as in memory).
+
+    Every write is its own committed transaction (``add``, ``remove``) or one transaction per
+    batch (``remove_all``, ``store_batch``), in WAL mode: when a method returns, the write
+    survives the process being killed. ``synchronous`` is ``"NORMAL"`` by default (durable
+    through a process crash; see :data:`SYNCHRONOUS_MODES`); pass ``"FULL"`` to also survive
+    power loss at the price of a disk sync per commit. ``path=":memory:"`` gives a private
+    in-memory database (nothing durable; for tests).
+
+    Thread-safe: one connection, used under a lock (a write-behind flusher thread may write
+    while the owner reads). Use it as a context manager or call :meth:`close`. Database errors
+    are raised as :class:`~toolkit.errors.DataStoreError`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        clock: Clock | None = None,
+        *,
+        synchronous: str = "NORMAL",
+        timeout_millis: int = 5_000,
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidArgumentError(f"path must be a str or path, got {path!r}")
+        mode = str(synchronous).upper()
+        if mode not in SYNCHRONOUS_MODES:
+            raise InvalidArgumentError(
+                f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, got {synchronous!r}"
+            )
+        check_non_negative_int("timeout_millis", timeout_millis)
+        self.path = os.fspath(path)
+        self.synchronous = mode
+        self.stats = DataStoreStats()
+        self._clock: Clock = SystemClock() if clock is None else clock
+        self._lock = threading.Lock()
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=timeout_millis / 1000,
+                isolation_level=None,  # autocommit: each statement outside BEGIN commits
+                check_same_thread=False,
+            )
+        except sqlite3.Error as err:
+            raise DataStoreError(f"cannot open SQLite database {self.path!r}: {err}") from err
+        try:
+            self.journal_mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            conn.execute(f"PRAGMA synchronous={mode}")
+            conn.execute("BEGIN IMMEDIATE")
+            for table in _TABLES.values():
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} ("
+                    " map_name TEXT NOT NULL,"
+                    " key TEXT NOT NULL,"
+                    " value TEXT NOT NULL,"
+                    " expiration_time INTEGER NOT NULL DEFAULT 0,"
+                    " stored_time INTEGER NOT NULL DEFAULT 0,"
+                    " PRIMARY KEY (map_name, key)"
+                    ") WITHOUT ROWID"
+                )
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            conn.close()
+            raise DataStoreError(f"cannot prepare SQLite database {self.path!r}: {err}") from err
+        if version not in (0, _SCHEMA_VERSION):
+            conn.close()
+            raise DataStoreError(
+                f"SQLite database {self.path!r} has schema version {version}, "
+                f"expected {_SCHEMA_VERSION}"
+            )
+        self._conn: sqlite3.Connection | None = conn
+        self._put_sql = {
+            b: f"INSERT OR REPLACE INTO {t}(map_name, key, value, expiration_time, stored_time)"
+            " VALUES (?, ?, ?, ?, ?)"
+            for b, t in _TABLES.items()
+        }
+        self._del_sql = {
+            b: f"DELETE FROM {t} WHERE map_name = ? AND key = ?" for b, t in _TABLES.items()
+        }
+        self._get_sql = {
+            b: f"SELECT value FROM {t} WHERE map_name = ? AND key = ?"
+            " AND (expiration_time = 0 OR expiration_time >= ?)"
+            for b, t in _TABLES.items()
+        }
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is None:
+            raise DataStoreError(f"SQLiteDataStore({self.path!r}) is closed")
+        return conn
+
+    def _write(self, sql: str, params: tuple[Any, ...], what: str) -> None:
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute(sql, params)
+            except sqlite3.Error as err:
+                raise DataStoreError(f"SQLite {what} failed: {err}") from err
+
+    def _transaction(self, steps: list[tuple[str, list[tuple[Any, ...]]]], what: str) -> None:
+        """Run ``executemany`` steps in one transaction, all or nothing."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, rows in steps:
+                        conn.executemany(sql, rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise DataStoreError(f"SQLite {what} failed (nothing written): {err}") from err
+
+    @staticmethod
+    def _check_map(map_name: Any) -> None:
+        if type(map_name) is not str:
+            raise InvalidArgumentError(f"map_name must be a str, got {map_name!r}")
+
+    # --- writes -------------------------------------------------------------------------
+
+    def _add(
+        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int, backup: bool
+    ) -> bool:
+        self._check_map(map_name)
+        if value is None:
+            raise InvalidArgumentError(f"value must not be None (key {key!r}); use remove()")
+        ek = encode_key(key)
+        ev = encode_value(value)
+        if type(expiration_time) is not int or expiration_time < 0:
+            check_non_negative_int("expiration_time", expiration_time)
+        self._write(
+            self._put_sql[backup],
+            (map_name, ek, ev, expiration_time, now),
+            f"write of map {map_name!r} key {key!r}",
+        )
+        st = self.stats
+        st.writes += 1
+        st.write_batches += 1
+        st.bytes_written += encoded_size(value, ev)
+        return True
+
+    def add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
+        """Write ``value`` under ``key`` of ``map_name`` and commit; return True (durable).
+
+        ``expiration_time`` is absolute ms (0 = never); ``now`` (ms) is kept as the row's
+        stored time. Raises :class:`~toolkit.errors.UnsupportedValueError` for a key or value
+        with no canonical encoding (nothing written), :class:`~toolkit.errors.DataStoreError`
+        if the database fails.
+        """
+        return self._add(map_name, key, value, expiration_time, now, False)
+
+    def add_backup(
+        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int
+    ) -> bool:
+        """As :meth:`add`, into the backup rows (kept apart from primaries)."""
+        return self._add(map_name, key, value, expiration_time, now, True)
+
+    def _remove(self, map_name: str, key: Any, backup: bool) -> bool:
+        self._check_map(map_name)
+        try:
+            ek = encode_key(key)
+        except InvalidArgumentError:
+            return True  # a key that cannot be encoded was never stored
+        self._write(
+            self._del_sql[backup], (map_name, ek), f"delete of map {map_name!r} key {key!r}"
+        )
+        self.stats.deletes += 1
+        self.stats.write_batches += 1
+        return True
+
+    def remove(self, map_name: str, key: Any, now: int) -> bool:
+        """Delete the primary row of ``key`` (if any) and commit; return True (durable)."""
+        return self._remove(map_name, key, False)
+
+    def remove_backup(self, map_name: str, key: Any, now: int) -> bool:
+        """Delete the backup row of ``key`` (if any) and commit; return True."""
+        return self._remove(map_name, key, True)
+
+    def remove_all(self, map_name: str, keys: Sequence[Any]) -> None:
+        """Delete the primary rows of every one of ``keys`` in one transaction."""
+        self._check_map(map_name)
+        rows = []
+        for key in keys:
+            try:
+                rows.append((map_name, encode_key(key)))
+            except InvalidArgumentError:
+                continue
+        if not rows:
+            return
+        self._transaction(
+            [(self._del_sql[False], rows)], f"delete of {len(rows)} keys of {map_name!r}"
+        )
+        self.stats.deletes += len(rows)
+        self.stats.write_batches += 1
+
+    def store_batch(self, ops: Sequence[StoreOp], now: int) -> None:
+        """Apply ``ops`` (writes and deletes, in order) in one transaction, all or nothing.
+
+        Raises :class:`~toolkit.errors.UnsupportedValueError` (nothing written) if a key or
+        value cannot be encoded, :class:`~toolkit.errors.DataStoreError` (rolled back) if the
+        database fails; ``stats.failures`` counts the latter.
+        """
+        steps: list[tuple[str, list[tuple[Any, ...]]]] = []
+        last: tuple[bool, bool] | None = None
+        writes = deletes = nbytes = 0
+        for op in ops:
+            self._check_map(op.map_name)
+            ek = encode_key(op.key)
+            kind = (op.value is None, op.is_backup)
+            if kind != last:
+                sql = (
+                    self._del_sql[op.is_backup] if op.value is None else self._put_sql[op.is_backup]
+                )
+                steps.append((sql, []))
+                last = kind
+            if op.value is None:
+                steps[-1][1].append((op.map_name, ek))
+                deletes += 1
+            else:
+                ev = encode_value(op.value)
+                steps[-1][1].append((op.map_name, ek, ev, op.expiration_time, now))
+                writes += 1
+                nbytes += encoded_size(op.value, ev)
+        if not steps:
+            return
+        try:
+            self._transaction(steps, f"batch of {len(ops)} operations")
+        except DataStoreError:
+            self.stats.failures += 1
+            raise
+        st = self.stats
+        st.writes += writes
+        st.deletes += deletes
+        st.write_batches += 1
+        st.bytes_written += nbytes
+
+    # --- reads --------------------------------------------------------------------------
+
+    def _load(self, map_name: str, key: Any, backup: bool) -> Any | None:
+        self._check_map(map_name)
+        try:
+            ek = encode_key(key)
+        except InvalidArgumentError:
+            return None  # never stored
+        now = self._clock.now_millis()
+        with self._lock:
+            conn = self._connection()
+            try:
+                row = conn.execute(self._get_sql[backup], (map_name, ek, now)).fetchone()
+            except sqlite3.Error as err:
+                raise DataStoreError(
+                    f"SQLite load of map {map_name!r} key {key!r} failed: {err}"
+                ) from err
+        self.stats.loads += 1
+        if row is None:
+            return None
+        self.stats.keys_loaded += 1
+        return decode_value(row[0])
+
+    def load(self, map_name: str, key: Any) -> Any | None:
+        """The stored primary value of ``key``, or None if absent or expired at ``clock`` now."""
+        return self._load(map_name, key, False)
+
+    def load_backup(self, map_name: str, key: Any) -> Any | None:
+        """The stored backup value of ``key``, or None if absent or expired."""
+        return self._load(map_name, key, True)
+
+    def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:
+        """``(key, value)`` for each of ``keys`` with a live primary row, in the order given
+        (duplicates once); one query per 500 keys."""
+        self._check_map(map_name)
+        wanted: dict[str, Any] = {}
+        for key in keys:
+            try:
+                ek = encode_key(key)
+            except InvalidArgumentError:
+                continue
+            wanted.setdefault(ek, key)
+        if not wanted:
+            return []
+        now = self._clock.now_millis()
+        found: dict[str, str] = {}
+        eks = list(wanted)
+        table = _TABLES[False]
+        with self._lock:
+            conn = self._connection()
+            try:
+                for i in range(0, len(eks), _IN_CHUNK):
+                    chunk = eks[i : i + _IN_CHUNK]
+                    marks = ", ".join("?" * len(chunk))
+                    cur = conn.execute(
+                        f"SELECT key, value FROM {table} WHERE map_name = ?"
+                        " AND (expiration_time = 0 OR expiration_time >= ?)"
+                        f" AND key IN ({marks})",
+                        (map_name, now, *chunk),
+                    )
+                    found.update(cur.fetchall())
+                    self.stats.loads += 1
+            except sqlite3.Error as err:
+                raise DataStoreError(f"SQLite load_all of map {map_name!r} failed: {err}") from err
+        self.stats.keys_loaded += len(found)
+        return [(wanted[ek], decode_value(found[ek])) for ek in eks if ek in found]
+
+    def row_count(self, map_name: str | None = None, is_backup: bool = False) -> int:
+        """Rows stored (expired ones included) for ``map_name`` (None: every map)."""
+        table = _TABLES[bool(is_backup)]
+        with self._lock:
+            conn = self._connection()
+            if map_name is None:
+                return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            return int(
+                conn.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE map_name = ?", (map_name,)
+                ).fetchone()[0]
+            )
+
+    def purge_expired(self, now: int | None = None) -> int:
+        """Delete every row (primary and backup) expired at ``now`` (default: the clock);
+        return how many were deleted."""
+        now = self._clock.now_millis() if now is None else check_non_negative_int("now", now)
+        deleted = 0
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for table in _TABLES.values():
+                    cur = conn.execute(
+                        f"DELETE FROM {table} WHERE expiration_time != 0 AND expiration_time < ?",
+                        (now,),
+                    )
+                    deleted += cur.rowcount
+                conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise DataStoreError(f"SQLite purge of expired rows failed: {err}") from err
+        self.stats.deletes += deleted
+        self.stats.write_batches += 1
+        return deleted
+
+    # --- the rest of the protocol -------------------------------------------------------
+
+    def is_loadable(self, key: Any, map_name: str | None = None) -> bool:
+        """Always True: a write-through store has no queued writes."""
+        return True
+
+    def pending_operation_count(self) -> int:
+        """Always 0: every write is stored when ``add`` returns."""
+        return 0
+
+    def soft_flush(self) -> int:
+        """Nothing is queued; return 0."""
+        return 0
+
+    def hard_flush(self) -> None:
+        """Nothing is queued: every acknowledged write is already committed."""
+
+    def flush_key(self, map_name: str, key: Any, value: Any, is_backup: bool) -> None:
+        """Nothing to do: every write of a client key was stored when it was made."""
+
+    def reset(self) -> None:
+        """No queue to drop; the rows stay."""
+
+    def is_null(self) -> bool:
+        """False: this store persists."""
+        return False
+
+    def check_value(self, value: Any) -> None:
+        """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``value`` has no encoding."""
+        encode_value(value)
+
+    def check_key(self, key: Any) -> None:
+        """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``key`` has no encoding."""
+        encode_key(key)
+
+    def add_stored_listener(self, map_name: str, listener: StoredListener) -> None:
+        """Nothing to register: ``add`` returns True, so the caller knows the write is stored."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._conn is None
+
+    def close(self) -> None:
+        """Close the database connection (idempotent); later operations raise."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> SQLiteDataStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else self.journal_mode
+        return f"SQLiteDataStore({self.path!r}, {state}, synchronous={self.synchronous})"

@@ -1,0 +1,629 @@
+"""Write-behind persistence: :class:`WriteBehindDataStore` queues writes and stores them later,
+in batches, through a write-through inner store (Hazelcast's write-behind MapStore)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+from ..clocks import Clock, SystemClock
+from ..errors import (
+    DataStoreError,
+    InvalidArgumentError,
+    QueueFullError,
+    UnsupportedValueError,
+    check_non_negative_int,
+)
+from .base import DataStoreStats, MapDataStore, StoredListener
+from .batch import StoreOp
+
+__all__ = ["WriteBehindDataStore", "flush_process"]
+
+_QKey = tuple[str, bool, Any]
+
+
+class WriteBehindDataStore:
+    """A :class:`~toolkit.datastores.MapDataStore` that queues writes and deletes and stores
+    them in the ``inner`` (write-through) store after ``write_delay_millis``.
+
+    * ``add``/``remove`` (and their backup forms) validate the value, queue the operation due
+      at ``now + write_delay_millis`` and return False (not yet durable).
+    * :meth:`flush_due` stores every due operation, ``write_batch_size`` per batch, each batch
+      one call of the inner store's ``store_batch`` (one transaction) when it has one. A SimPy
+      process (:func:`flush_process`), a loop of your own, or the optional background thread
+      (:meth:`start_flusher`) calls it.
+    * ``write_coalescing=True``: one queued operation per key; a later write replaces the
+      queued one (``stats.coalesced``) and keeps its place and due time, so a hot key is not
+      postponed forever (as Hazelcast does). The queue is bounded by the number of keys.
+    * ``write_coalescing=False``: every operation is kept, in order; when ``queue_capacity``
+      operations are queued or being stored, a write or delete is refused with
+      :class:`~toolkit.errors.QueueFullError` and nothing changes (Hazelcast's bounded
+      non-coalescing queue; ``queue_capacity`` does not apply with coalescing).
+    * While a key has a queued or in-flight operation :meth:`is_loadable` is False and
+      :meth:`load` answers from the queue (None for a queued delete or an expired write), so a
+      read never sees a stale row. :meth:`flush_key` (a dirty record leaving memory) keeps the
+      record's value queued: nothing is lost and a later ``get`` returns the newest value.
+    * A batch that fails stays queued, in order, and is retried by the next flush
+      (``stats.failures``; the error is kept in :attr:`last_error`).
+    * When a queued primary write reaches the inner store and no newer write of its key is
+      queued, every listener of its map is called as ``listener(key, value, now)``; the record
+      store uses this to mark the record clean.
+
+    Durability: a queued write is in memory only until it is stored; :meth:`hard_flush`
+    stores everything now and :meth:`close` (or leaving the ``with`` block) calls it, then
+    closes the inner store when ``close_inner`` is true. Values must not be mutated after
+    they are written (the queue holds the object, as the record does).
+
+    Thread safety: queue state is guarded by a lock and flushes are serialised, so the
+    background flusher may run while the owner writes; listeners are then called from the
+    flusher thread.
+    """
+
+    def __init__(
+        self,
+        inner: MapDataStore,
+        clock: Clock | None = None,
+        write_delay_millis: int = 1_000,
+        write_batch_size: int = 100,
+        write_coalescing: bool = True,
+        queue_capacity: int = 50_000,
+        *,
+        close_inner: bool = True,
+    ) -> None:
+        if isinstance(inner, WriteBehindDataStore) or not hasattr(inner, "add"):
+            raise InvalidArgumentError(f"inner must be a write-through MapDataStore, got {inner!r}")
+        check_non_negative_int("write_delay_millis", write_delay_millis)
+        check_non_negative_int("write_batch_size", write_batch_size)
+        if write_batch_size < 1:
+            raise InvalidArgumentError(f"write_batch_size must be >= 1, got {write_batch_size!r}")
+        check_non_negative_int("queue_capacity", queue_capacity)
+        if queue_capacity < 1:
+            raise InvalidArgumentError(f"queue_capacity must be >= 1, got {queue_capacity!r}")
+        if not isinstance(write_coalescing, bool):
+            raise InvalidArgumentError(f"write_coalescing must be a bool, got {write_coalescing!r}")
+        self.inner = inner
+        self.write_delay_millis = write_delay_millis
+        self.write_batch_size = write_batch_size
+        self.write_coalescing = write_coalescing
+        self.queue_capacity = queue_capacity
+        self.close_inner = close_inner
+        self.stats = DataStoreStats()
+        self.last_error: BaseException | None = None
+        """The error of the last failed batch (None until one fails)."""
+        self._clock: Clock = SystemClock() if clock is None else clock
+        self._lock = threading.RLock()  # guards the queue, staging and listeners
+        self._flush_lock = threading.Lock()  # one flush at a time: batches stored in order
+        self._coalesced: OrderedDict[_QKey, StoreOp] = OrderedDict()
+        self._fifo: deque[StoreOp] = deque()
+        self._newest: dict[_QKey, StoreOp] = {}  # newest queued or in-flight op per key
+        self._inflight: list[StoreOp] = []  # the staging area: the batch being stored
+        self._listeners: dict[str, list[StoredListener]] = {}
+        self._maps: set[str] = set()
+        self._seq = 0
+        self._generation = 0
+        self._closed = False
+        self._check_value: Callable[[Any], None] = inner.check_value
+        self._check_key: Callable[[Any], None] | None = getattr(inner, "check_key", None)
+        self._store_batch: Callable[[Sequence[StoreOp], int], None] | None = getattr(
+            inner, "store_batch", None
+        )
+        self._thread: threading.Thread | None = None
+        self._stop: threading.Event | None = None
+
+    # --- queueing -----------------------------------------------------------------------
+
+    def _enqueue(
+        self,
+        map_name: str,
+        key: Any,
+        value: Any,
+        expiration_time: int,
+        now: int,
+        backup: bool,
+        bounded: bool = True,
+    ) -> None:
+        """Queue one operation (lock held by the caller)."""
+        self._seq += 1
+        qk = (map_name, backup, key)
+        if self.write_coalescing:
+            queue = self._coalesced
+            old = queue.get(qk)
+            due = old.due if old is not None else now + self.write_delay_millis
+            op = StoreOp(map_name, key, value, expiration_time, backup, due, self._seq)
+            queue[qk] = op  # an existing key keeps its place
+            if old is not None:
+                self.stats.coalesced += 1
+        else:
+            if bounded:
+                self._check_room(1, key)
+            op = StoreOp(
+                map_name,
+                key,
+                value,
+                expiration_time,
+                backup,
+                now + self.write_delay_millis,
+                self._seq,
+            )
+            self._fifo.append(op)
+        self._newest[qk] = op
+        self._maps.add(map_name)
+        self.stats.queued += 1
+
+    def _check_room(self, n: int, key: Any) -> None:
+        used = len(self._fifo) + len(self._inflight)
+        if used + n > self.queue_capacity:
+            self.stats.refused += n
+            raise QueueFullError(
+                f"write-behind queue is full ({used} of {self.queue_capacity} operations "
+                f"queued); refused the operation on key {key!r}; flush or raise queue_capacity"
+            )
+
+    def _validate(self, map_name: Any, key: Any, value: Any, expiration_time: Any) -> None:
+        if type(map_name) is not str:
+            raise InvalidArgumentError(f"map_name must be a str, got {map_name!r}")
+        try:
+            hash(key)
+        except TypeError:
+            raise UnsupportedValueError(
+                f"key {key!r} of type {type(key).__name__} cannot be stored: keys must be hashable"
+            ) from None
+        if self._check_key is not None:
+            self._check_key(key)
+        if value is not None:
+            self._check_value(value)
+        if type(expiration_time) is not int or expiration_time < 0:
+            check_non_negative_int("expiration_time", expiration_time)
+
+    def _open(self) -> None:
+        if self._closed:
+            raise DataStoreError(f"{self!r} is closed")
+
+    def _add(
+        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int, backup: bool
+    ) -> bool:
+        if value is None:
+            raise InvalidArgumentError(f"value must not be None (key {key!r}); use remove()")
+        self._validate(map_name, key, value, expiration_time)
+        with self._lock:
+            self._open()
+            self._enqueue(map_name, key, value, expiration_time, now, backup)
+        return False
+
+    def add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
+        """Queue a write of ``value`` under ``key``, due at ``now + write_delay_millis`` (ms);
+        return False (it is durable only once stored).
+
+        Raises :class:`~toolkit.errors.UnsupportedValueError` for a value or key the inner
+        store cannot encode and :class:`~toolkit.errors.QueueFullError` when a non-coalescing
+        queue is full, in both cases before anything changes.
+        """
+        return self._add(map_name, key, value, expiration_time, now, False)
+
+    def add_backup(
+        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int
+    ) -> bool:
+        """As :meth:`add`, for a backup row."""
+        return self._add(map_name, key, value, expiration_time, now, True)
+
+    def _remove(self, map_name: str, key: Any, now: int, backup: bool) -> bool:
+        self._validate(map_name, key, None, 0)
+        with self._lock:
+            self._open()
+            self._enqueue(map_name, key, None, 0, now, backup)
+        return False
+
+    def remove(self, map_name: str, key: Any, now: int) -> bool:
+        """Queue the deletion of ``key``; return False. Raises
+        :class:`~toolkit.errors.QueueFullError` (nothing changed) when a non-coalescing queue
+        is full."""
+        return self._remove(map_name, key, now, False)
+
+    def remove_backup(self, map_name: str, key: Any, now: int) -> bool:
+        """As :meth:`remove`, for a backup row."""
+        return self._remove(map_name, key, now, True)
+
+    def remove_all(self, map_name: str, keys: Sequence[Any]) -> None:
+        """Queue the deletion of every one of ``keys`` (all or none: a non-coalescing queue
+        without room for all of them raises :class:`~toolkit.errors.QueueFullError`)."""
+        keys = list(keys)
+        for key in keys:
+            self._validate(map_name, key, None, 0)
+        now = self._clock.now_millis()
+        with self._lock:
+            self._open()
+            if not self.write_coalescing and keys:
+                self._check_room(len(keys), keys[0])
+            for key in keys:
+                self._enqueue(map_name, key, None, 0, now, False, bounded=False)
+
+    # --- reads --------------------------------------------------------------------------
+
+    def _from_queue(self, op: StoreOp) -> Any | None:
+        self.stats.queue_reads += 1
+        value = op.value
+        if value is None:
+            return None
+        exp = op.expiration_time
+        if exp and self._clock.now_millis() > exp:
+            return None
+        return value
+
+    def load(self, map_name: str, key: Any) -> Any | None:
+        """The newest value of ``key``: the queued (or in-flight) operation's if there is one
+        (None for a delete or an expired write), else the inner store's row."""
+        with self._lock:
+            op = self._newest.get((map_name, False, key))
+        if op is not None:
+            return self._from_queue(op)
+        value = self.inner.load(map_name, key)
+        self.stats.loads += 1
+        if value is not None:
+            self.stats.keys_loaded += 1
+        return value
+
+    def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:
+        """``(key, value)`` for each of ``keys`` that has a value, queued operations first,
+        the rest from the inner store in one ``load_all``; in the order given."""
+        found: dict[Any, Any] = {}
+        rest: list[Any] = []
+        with self._lock:
+            ops = [(key, self._newest.get((map_name, False, key))) for key in keys]
+        for key, op in ops:
+            if key in found:
+                continue
+            if op is None:
+                rest.append(key)
+                continue
+            value = self._from_queue(op)
+            found[key] = value
+        if rest:
+            loaded = self.inner.load_all(map_name, rest)
+            self.stats.loads += 1
+            self.stats.keys_loaded += len(loaded)
+            found.update(loaded)
+        out: list[tuple[Any, Any]] = []
+        seen: set[Any] = set()
+        for key, _ in ops:
+            if key in seen:
+                continue
+            seen.add(key)
+            value = found.get(key)
+            if value is not None:
+                out.append((key, value))
+        return out
+
+    def is_loadable(self, key: Any, map_name: str | None = None) -> bool:
+        """False while a primary write or delete of ``key`` (of ``map_name``, or of any map
+        when None) is queued or being stored: the inner row may be stale."""
+        newest = self._newest
+        if map_name is not None:
+            return (map_name, False, key) not in newest
+        return not any((m, False, key) in newest for m in tuple(self._maps))
+
+    def pending_operation_count(self) -> int:
+        """Operations queued or being stored (with coalescing: at most one per key)."""
+        return len(self._coalesced) + len(self._fifo) + len(self._inflight)
+
+    def next_due(self) -> int | None:
+        """When the oldest queued operation becomes due (ms), or None if nothing is queued."""
+        with self._lock:
+            if self._coalesced:
+                return self._coalesced[next(iter(self._coalesced))].due
+            if self._fifo:
+                return self._fifo[0].due
+            return None
+
+    def queued(self) -> list[StoreOp]:
+        """A snapshot of the queued operations, oldest first (in-flight ones not included)."""
+        with self._lock:
+            if self.write_coalescing:
+                return list(self._coalesced.values())
+            return list(self._fifo)
+
+    # --- flushing -----------------------------------------------------------------------
+
+    def _take(self, now: int, everything: bool) -> tuple[list[StoreOp], int]:
+        """Move up to one batch of due operations from the queue to the staging area."""
+        size = self.write_batch_size
+        batch: list[StoreOp] = []
+        with self._lock:
+            if self.write_coalescing:
+                queue = self._coalesced
+                while queue and len(batch) < size:
+                    qk = next(iter(queue))
+                    op = queue[qk]
+                    if not everything and op.due > now:
+                        break
+                    del queue[qk]
+                    batch.append(op)
+            else:
+                fifo = self._fifo
+                while fifo and len(batch) < size and (everything or fifo[0].due <= now):
+                    batch.append(fifo.popleft())
+            self._inflight = batch
+            return batch, self._generation
+
+    def _write(self, batch: list[StoreOp], now: int) -> None:
+        if self._store_batch is not None:
+            self._store_batch(batch, now)
+            return
+        inner = self.inner
+        for op in batch:
+            if op.value is None:
+                (inner.remove_backup if op.is_backup else inner.remove)(op.map_name, op.key, now)
+            else:
+                (inner.add_backup if op.is_backup else inner.add)(
+                    op.map_name, op.key, op.value, op.expiration_time, now
+                )
+
+    def _store(self, batch: list[StoreOp], generation: int, now: int) -> bool:
+        """Store one batch; on failure put it back at the front of the queue."""
+        inner_stats = getattr(self.inner, "stats", None)
+        bytes_before = getattr(inner_stats, "bytes_written", 0)
+        try:
+            self._write(batch, now)
+        except Exception as err:  # kept queued and retried: a failed batch is never dropped
+            self.last_error = err
+            with self._lock:
+                self.stats.failures += 1
+                self._put_back(batch, generation)
+            return False
+        notify: list[StoreOp] = []
+        with self._lock:
+            self._inflight = []
+            st = self.stats
+            st.write_batches += 1
+            st.bytes_written += getattr(inner_stats, "bytes_written", 0) - bytes_before
+            done: set[_QKey] = set()
+            newest = self._newest
+            for op in reversed(batch):
+                if op.value is None:
+                    st.deletes += 1
+                else:
+                    st.writes += 1
+                qk = (op.map_name, op.is_backup, op.key)
+                if qk in done:
+                    continue
+                done.add(qk)
+                if newest.get(qk) is op:
+                    del newest[qk]
+                    if op.value is not None and not op.is_backup:
+                        notify.append(op)
+            listeners = self._listeners
+        for op in reversed(notify):
+            for listener in listeners.get(op.map_name, ()):
+                listener(op.key, op.value, now)
+        return True
+
+    def _put_back(self, batch: list[StoreOp], generation: int) -> None:
+        self._inflight = []
+        if generation != self._generation:
+            return  # reset() dropped the queue meanwhile
+        if self.write_coalescing:
+            queue = self._coalesced
+            for op in reversed(batch):
+                qk = (op.map_name, op.is_backup, op.key)
+                if self._newest.get(qk) is op:
+                    queue[qk] = op
+                    queue.move_to_end(qk, last=False)
+                else:  # a newer write of the key is queued and supersedes this one
+                    self.stats.coalesced += 1
+        else:
+            self._fifo.extendleft(reversed(batch))
+
+    def flush_due(self, now: int | None = None) -> int:
+        """Store every operation due at ``now`` (ms; default the clock), in batches of
+        ``write_batch_size``; return how many were stored.
+
+        A failing batch stays queued and ends this flush (see :attr:`last_error`); the next
+        call retries it. Never raises for a failing inner store.
+        """
+        now = self._clock.now_millis() if now is None else now
+        stored = 0
+        with self._flush_lock:
+            while True:
+                batch, generation = self._take(now, False)
+                if not batch:
+                    break
+                if not self._store(batch, generation, now):
+                    break
+                stored += len(batch)
+        return stored
+
+    def soft_flush(self) -> int:
+        """Make everything queued due now (the next :meth:`flush_due` stores it); return the
+        sequence number of the last queued operation, or 0 if nothing is queued."""
+        with self._lock:
+            for op in self._coalesced.values():
+                op.due = 0
+            for op in self._fifo:
+                op.due = 0
+            return self._seq if self.pending_operation_count() else 0
+
+    def hard_flush(self) -> None:
+        """Store everything queued now, in batches.
+
+        Raises :class:`~toolkit.errors.DataStoreError` if a batch fails; what was not stored
+        stays queued.
+        """
+        now = self._clock.now_millis()
+        with self._flush_lock:
+            while True:
+                batch, generation = self._take(now, True)
+                if not batch:
+                    return
+                if not self._store(batch, generation, now):
+                    raise DataStoreError(
+                        f"write-behind flush failed, {self.pending_operation_count()} "
+                        f"operations still queued: {self.last_error}"
+                    ) from self.last_error
+
+    def flush_key(self, map_name: str, key: Any, value: Any, is_backup: bool) -> None:
+        """A dirty record of ``key`` leaves memory: keep its value queued so it is not lost.
+
+        If the newest queued operation of the key already holds ``value`` (the usual case),
+        nothing changes: it stays queued, loadable through :meth:`load`, until stored. If the
+        record held a newer value than the queue (say, a replicated one), that value is queued
+        as the key's newest write (never refused for capacity). With nothing queued for the
+        key, its latest write is already stored and nothing is done.
+        """
+        with self._lock:
+            qk = (map_name, bool(is_backup), key)
+            op = self._newest.get(qk)
+            if op is None or op.value is value:
+                return
+            if op.value is not None and _same(op.value, value):
+                return
+            self._enqueue(
+                map_name,
+                key,
+                value,
+                op.expiration_time,
+                self._clock.now_millis(),
+                bool(is_backup),
+                bounded=False,
+            )
+
+    def reset(self) -> None:
+        """Drop every queued operation and the staging area (the inner rows stay)."""
+        with self._lock:
+            self._coalesced.clear()
+            self._fifo.clear()
+            self._newest.clear()
+            self._inflight = []
+            self._generation += 1
+
+    def is_null(self) -> bool:
+        """False: this store persists (later)."""
+        return False
+
+    def check_value(self, value: Any) -> None:
+        """Raise :class:`~toolkit.errors.UnsupportedValueError` if the inner store cannot
+        store ``value``."""
+        self._check_value(value)
+
+    def check_key(self, key: Any) -> None:
+        """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``key`` cannot be stored."""
+        self._validate("", key, None, 0)
+
+    def add_stored_listener(self, map_name: str, listener: StoredListener) -> None:
+        """Call ``listener(key, value, now)`` when a queued primary write of ``map_name``
+        reaches the inner store and no newer write of the key is queued."""
+        if not callable(listener):
+            raise InvalidArgumentError(f"listener must be callable, got {listener!r}")
+        with self._lock:
+            self._listeners.setdefault(map_name, []).append(listener)
+
+    # --- background flusher and lifecycle ------------------------------------------------
+
+    @property
+    def flusher_running(self) -> bool:
+        """Whether the background flusher thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start_flusher(self, interval_millis: int = 100) -> None:
+        """Start a daemon thread that calls :meth:`flush_due` every ``interval_millis`` (wall
+        time). Stopped by :meth:`stop_flusher` or :meth:`close`. Raises
+        :class:`~toolkit.errors.InvalidArgumentError` if one is already running."""
+        check_non_negative_int("interval_millis", interval_millis)
+        if interval_millis < 1:
+            raise InvalidArgumentError(f"interval_millis must be >= 1, got {interval_millis!r}")
+        with self._lock:
+            self._open()
+            if self.flusher_running:
+                raise InvalidArgumentError("the background flusher is already running")
+            stop = threading.Event()
+            thread = threading.Thread(
+                target=self._run_flusher,
+                args=(stop, interval_millis / 1000),
+                name="write-behind-flusher",
+                daemon=True,
+            )
+            self._stop, self._thread = stop, thread
+        thread.start()
+
+    def _run_flusher(self, stop: threading.Event, interval_s: float) -> None:
+        while not stop.wait(interval_s):
+            try:
+                self.flush_due()
+            except Exception as err:  # keep flushing; the owner can read last_error
+                self.last_error = err
+
+    def stop_flusher(self) -> None:
+        """Stop the background flusher (if running) and wait for it to finish."""
+        with self._lock:
+            stop, thread = self._stop, self._thread
+            self._stop = self._thread = None
+        if stop is not None:
+            stop.set()
+        if thread is not None:
+            thread.join()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop the flusher, store everything queued (:meth:`hard_flush`), then close the inner
+        store if ``close_inner``. Idempotent. Raises
+        :class:`~toolkit.errors.DataStoreError` if the final flush fails (the inner store is
+        closed all the same; the operations left are reported in the message)."""
+        if self._closed:
+            return
+        self.stop_flusher()
+        try:
+            self.hard_flush()
+        finally:
+            self._closed = True
+            close = getattr(self.inner, "close", None)
+            if self.close_inner and close is not None:
+                close()
+
+    def __enter__(self) -> WriteBehindDataStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "coalescing" if self.write_coalescing else f"capacity={self.queue_capacity}"
+        return (
+            f"WriteBehindDataStore({self.inner!r}, delay={self.write_delay_millis}ms, "
+            f"batch={self.write_batch_size}, {mode}, pending={self.pending_operation_count()})"
+        )
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(type(a) is type(b) and a == b)
+    except Exception:
+        return False
+
+
+def flush_process(
+    env: Any, store: WriteBehindDataStore, interval_millis: int, millis_per_unit: float = 1000
+) -> Generator[Any, Any, None]:
+    """A SimPy process that calls ``store.flush_due()`` every ``interval_millis`` of simulated
+    time (``millis_per_unit`` as in :class:`~toolkit.clocks.SimClock`): ``env.process(
+    flush_process(env, store, 100))``. Give the store a ``SimClock`` of the same environment.
+
+    Raises :class:`~toolkit.errors.InvalidArgumentError` for an interval below 1 ms.
+    """
+    check_non_negative_int("interval_millis", interval_millis)
+    if interval_millis < 1:
+        raise InvalidArgumentError(f"interval_millis must be >= 1, got {interval_millis!r}")
+    if isinstance(millis_per_unit, bool) or not isinstance(millis_per_unit, (int, float)):
+        raise InvalidArgumentError(f"millis_per_unit must be a number, got {millis_per_unit!r}")
+    if millis_per_unit <= 0:
+        raise InvalidArgumentError(f"millis_per_unit must be > 0, got {millis_per_unit!r}")
+    return _flush_loop(env, store, interval_millis / millis_per_unit)
+
+
+def _flush_loop(env: Any, store: WriteBehindDataStore, step: float) -> Generator[Any, Any, None]:
+    while True:
+        yield env.timeout(step)
+        store.flush_due()

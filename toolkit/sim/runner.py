@@ -1,0 +1,424 @@
+"""The runner: :func:`run` drives a scenario's workload against a record store in SimPy.
+
+One SimPy process per client issues requests (one timeout event each) from pre-drawn blocks;
+background processes sweep expired entries, flush the write-behind queue and sample the
+timeline. Simulated time is in milliseconds and reaches the store only through its
+:class:`~toolkit.SimClock`. Latency is charged from what each operation made the data store
+do (its :class:`~toolkit.DataStoreStats` before and after); nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from ..clocks import SimClock
+from ..datastores.base import MapDataStore, NullDataStore
+from ..factory import RecordStoreFactory
+from ..records import ExpiryPolicy, SizedValue
+from .metrics import (
+    OUTCOME_HIT,
+    OUTCOME_MISS,
+    OUTCOME_MISS_FILL,
+    OUTCOME_WRITE,
+    MetricsRecorder,
+)
+from .scenario import DataStoreSpec, Scenario
+from .workload import RequestStream, Trace, TraceStream, client_streams, read_trace
+
+__all__ = [
+    "run",
+    "SimResult",
+    "OperationRecord",
+    "MillisSimClock",
+    "build_data_store",
+    "seed_sequences",
+]
+
+
+class OperationRecord(NamedTuple):
+    """One client operation (kept when ``run(..., record_operations=True)``).
+
+    ``time_ms`` is when it was issued; ``op`` is ``"get"`` or ``"put"``; ``hit`` is whether a
+    read was served from memory (None for a put); ``latency_ms`` what it was charged (for a
+    read miss with ``write_on_miss``, the read and the fill together).
+    """
+
+    time_ms: float
+    client: int
+    op: str
+    key: Any
+    hit: bool | None
+    latency_ms: float
+
+
+@dataclass
+class SimResult:
+    """What :func:`run` returns.
+
+    ``timeline``: one row per sampling interval (columns
+    :data:`~toolkit.sim.metrics.TIMELINE_COLUMNS`); ``summary``: totals and means of the
+    whole run (plain values, JSON-ready); ``operations``: one row per operation
+    (:class:`OperationRecord` fields) or None; ``wall_seconds``: how long the run took.
+    """
+
+    scenario: Scenario
+    timeline: pd.DataFrame
+    summary: dict[str, Any]
+    operations: pd.DataFrame | None = None
+    wall_seconds: float = field(default=0.0, compare=False)
+
+
+def build_data_store(spec: DataStoreSpec, clock: SimClock) -> MapDataStore:
+    """The data store a :class:`~toolkit.sim.DataStoreSpec` describes, on ``clock``."""
+    if spec.kind == "null":
+        return NullDataStore()
+    from ..datastores import SQLiteDataStore
+
+    if spec.kind == "sqlite" or spec.inner == "sqlite":
+        inner: MapDataStore = SQLiteDataStore(spec.path, clock=clock)
+    else:
+        inner = NullDataStore()
+    if spec.kind == "sqlite":
+        return inner
+    from ..datastores import WriteBehindDataStore
+
+    kwargs: dict[str, Any] = {
+        "write_delay_millis": spec.write_delay_ms,
+        "write_batch_size": spec.write_batch_size,
+        "write_coalescing": spec.write_coalescing,
+    }
+    if spec.queue_capacity:
+        kwargs["queue_capacity"] = spec.queue_capacity
+    store: MapDataStore = WriteBehindDataStore(inner, clock, **kwargs)
+    return store
+
+
+def seed_sequences(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """(store sampling, requests): the two independent seed streams of a run."""
+    store_seq, request_seq = np.random.SeedSequence(seed).spawn(2)
+    return store_seq, request_seq
+
+
+class MillisSimClock(SimClock):
+    """A :class:`~toolkit.SimClock` for an environment that counts milliseconds
+    (``millis_per_unit=1``): the same times, read with one ``round`` (the hot path reads the
+    clock once per operation)."""
+
+    __slots__ = ()
+
+    def __init__(self, env: simpy.Environment) -> None:
+        super().__init__(env, millis_per_unit=1)
+
+    def now_millis(self) -> int:
+        """The environment's ``now`` rounded to whole milliseconds."""
+        return round(self.env.now)
+
+
+class _Simulation:
+    """The wiring of one run: environment, clock, data store, store, recorder, processes."""
+
+    def __init__(self, scenario: Scenario, record_operations: bool, trace: Trace | None) -> None:
+        self.scenario = scenario
+        w = scenario.workload
+        self.env = simpy.Environment()
+        self.clock = MillisSimClock(self.env)
+        store_seq, request_seq = seed_sequences(w.seed)
+        config = scenario.store
+        if config.sampling_seed is None:
+            config = config.with_changes(sampling_seed=int(store_seq.generate_state(1)[0]))
+        self.ds = build_data_store(scenario.data_store, self.clock)
+        self.ds_null = self.ds.is_null()
+        lm = scenario.latency
+        self.recorder = MetricsRecorder(
+            (
+                lm.memory_hit_ms,
+                lm.memory_miss_ms,
+                lm.memory_miss_ms + lm.memory_write_ms,
+                lm.memory_write_ms,
+            )
+        )
+        self.store = RecordStoreFactory(config, self.ds, [self.recorder], self.clock).create(
+            scenario.name, 0
+        )
+        if w.arrival.kind == "trace" and trace is None:
+            trace = read_trace(w.arrival.trace)
+        self.streams = client_streams(w, request_seq, trace)
+        self.operations: list[OperationRecord] | None = [] if record_operations else None
+        self._policies: dict[tuple[int, int], ExpiryPolicy] = {}
+        self._values: dict[int, SizedValue] = {}
+        self._tags = itertools.count(1)
+        self._last_sample = -1
+
+    # --- values and expiry policies --------------------------------------------------------
+
+    def _policy(self, ttl: int, idle: int) -> ExpiryPolicy:
+        key = (ttl, idle)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = self._policies[key] = ExpiryPolicy(ttl, idle)
+        return policy
+
+    def _policies_of(self, ttls: Iterable[int], idles: Iterable[int]) -> Iterable[ExpiryPolicy]:
+        if isinstance(ttls, itertools.repeat) and isinstance(idles, itertools.repeat):
+            t = next(iter(ttls))
+            i = next(iter(idles))
+            return itertools.repeat(self._policy(t, i))
+        policy = self._policy
+        return [policy(t, i) for t, i in zip(ttls, idles, strict=False)]
+
+    def _value(self, nbytes: int) -> SizedValue:
+        """A placeholder of ``nbytes``: shared per size without a data store (identity does
+        not matter there), a new tagged one per write otherwise (write-behind tells writes
+        apart by identity)."""
+        if self.ds_null:
+            v = self._values.get(nbytes)
+            if v is None:
+                v = self._values[nbytes] = SizedValue(nbytes, 0)
+            return v
+        return SizedValue(nbytes, next(self._tags))
+
+    # --- client processes --------------------------------------------------------------------
+
+    def _client_null(self, stream: RequestStream | TraceStream) -> Generator[Any, Any, None]:
+        """A client against a store with no data store, open loop, no operation records:
+        the hot path. Every outcome has a fixed latency, so it only appends outcome codes."""
+        env = self.env
+        timeout = env.timeout
+        store = self.store
+        get = store.get
+        put = store.put
+        out = self.recorder.outcomes.append
+        fill = self.scenario.workload.write_on_miss
+        miss = OUTCOME_MISS_FILL if fill else OUTCOME_MISS
+        kp = self.scenario.workload.keys
+        shift_every = kp.shift_every_ms if kp.kind == "shifting_hotset" else 0
+        hot = kp.hot_count
+        count = kp.key_count
+        value = self._value
+        for block in stream:
+            policies = self._policies_of(block.ttls, block.idles)
+            for gap, key, is_read, nbytes, policy in zip(
+                block.gaps, block.keys, block.reads, block.values, policies, strict=False
+            ):
+                yield timeout(gap)
+                if shift_every:
+                    key = (key + int(env.now // shift_every) * hot) % count
+                if is_read:
+                    if get(key, True) is not None:
+                        out(OUTCOME_HIT)
+                    else:
+                        if fill:
+                            put(key, value(nbytes), policy)
+                        out(miss)
+                else:
+                    put(key, value(nbytes), policy)
+                    out(OUTCOME_WRITE)
+
+    def _client(self, stream: RequestStream | TraceStream) -> Generator[Any, Any, None]:
+        """A client in the general case: charges data-store work, closed loop, records."""
+        env = self.env
+        timeout = env.timeout
+        store = self.store
+        get = store.get
+        put = store.put
+        ds = self.ds
+        rec = self.recorder
+        lat = rec.latency.values.append
+        lm = self.scenario.latency
+        charge = lm.charge
+        w = self.scenario.workload
+        fill = w.write_on_miss
+        closed = w.arrival.closed_loop
+        kp = w.keys
+        shift_every = kp.shift_every_ms if kp.kind == "shifting_hotset" else 0
+        hot = kp.hot_count
+        count = kp.key_count
+        value = self._value
+        ops = self.operations
+        client = stream.client
+        carry = 0.0
+        for block in stream:
+            policies = self._policies_of(block.ttls, block.idles)
+            for gap, key, is_read, nbytes, policy in zip(
+                block.gaps, block.keys, block.reads, block.values, policies, strict=False
+            ):
+                yield timeout(gap + carry)
+                if shift_every:
+                    key = (key + int(env.now // shift_every) * hot) % count
+                s = ds.stats
+                l0, k0, b0 = s.loads, s.keys_loaded, s.write_batches
+                r0, q0 = s.writes + s.deletes, s.queued
+                hit: bool | None
+                if is_read:
+                    loads_before = rec.loads
+                    found = get(key, True) is not None
+                    hit = found and rec.loads == loads_before
+                    rec.reads += 1
+                    if hit:
+                        rec.hits += 1
+                        base = lm.memory_hit_ms
+                    else:
+                        rec.misses += 1
+                        base = lm.memory_miss_ms
+                        if fill and not found:
+                            put(key, value(nbytes), policy)
+                            rec.fills += 1
+                            base += lm.memory_write_ms
+                else:
+                    hit = None
+                    put(key, value(nbytes), policy)
+                    rec.writes += 1
+                    base = lm.memory_write_ms
+                s = ds.stats
+                latency = charge(
+                    base,
+                    s.loads - l0,
+                    s.keys_loaded - k0,
+                    s.write_batches - b0,
+                    s.writes + s.deletes - r0,
+                    s.queued - q0,
+                )
+                lat(latency)
+                if closed:
+                    carry = latency
+                if ops is not None:
+                    ops.append(
+                        OperationRecord(
+                            env.now, client, "get" if is_read else "put", key, hit, latency
+                        )
+                    )
+
+    # --- background processes ----------------------------------------------------------------
+
+    def _sweeper(self, interval: int, percentage: int) -> Generator[Any, Any, None]:
+        """Hazelcast's ClearExpiredRecordsTask: ``evict_expired`` every ``interval`` ms."""
+        timeout = self.env.timeout
+        now = self.clock.now_millis
+        evict_expired = self.store.evict_expired
+        while True:
+            yield timeout(interval)
+            evict_expired(percentage, now())
+
+    def _flusher(self, interval: int) -> Generator[Any, Any, None]:
+        """The write-behind flusher: store what is due every ``interval`` ms; its round trips
+        are charged to the ``flush`` tally (background time, not client latency)."""
+        timeout = self.env.timeout
+        now = self.clock.now_millis
+        ds = self.ds
+        flush_due = ds.flush_due  # type: ignore[attr-defined]
+        charge = self.scenario.latency.charge
+        tally = self.recorder.flush
+        while True:
+            yield timeout(interval)
+            s = ds.stats
+            b0, r0 = s.write_batches, s.writes + s.deletes
+            flush_due(now())
+            s = ds.stats
+            batches = s.write_batches - b0
+            if batches:
+                tally.record(charge(0.0, write_batches=batches, rows_written=s.writes + s.deletes - r0))
+
+    def sample(self) -> None:
+        """Append a timeline row for the interval ending now (at most one per instant)."""
+        now = self.clock.now_millis()
+        if now == self._last_sample:
+            return
+        self._last_sample = now
+        store = self.store
+        present: int | float = (
+            store.expired_present_count(now) if self.scenario.sampling.expired_present else math.nan
+        )
+        self.recorder.sample(
+            now,
+            store.size(),
+            store.owned_entry_cost(),
+            present,  # type: ignore[arg-type]
+            self.ds.pending_operation_count(),
+            None if self.ds_null else self.ds.stats,
+        )
+
+    def _sampler(self, interval: int) -> Generator[Any, Any, None]:
+        timeout = self.env.timeout
+        while True:
+            yield timeout(interval)
+            self.sample()
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        env = self.env
+        sc = self.scenario
+        fast = self.ds_null and not sc.workload.arrival.closed_loop and self.operations is None
+        for stream in self.streams:
+            env.process(self._client_null(stream) if fast else self._client(stream))
+        bg = sc.background
+        if bg.expiry_sweep_interval_ms and bg.expiry_sweep_percentage:
+            env.process(self._sweeper(bg.expiry_sweep_interval_ms, bg.expiry_sweep_percentage))
+        if sc.data_store.kind == "write_behind":
+            env.process(self._flusher(sc.data_store.flush_interval_ms))
+        env.process(self._sampler(sc.sampling.interval_ms))
+        self.recorder.start(0)
+        try:
+            env.run(until=sc.workload.duration_ms)
+            self.sample()
+        finally:
+            close = getattr(self.ds, "close", None)
+            if close is not None:
+                close()
+
+    def summary(self) -> dict[str, Any]:
+        sc = self.scenario
+        w = sc.workload
+        out: dict[str, Any] = {
+            "scenario": sc.name,
+            "seed": w.seed,
+            "duration_ms": w.duration_ms,
+            "eviction_policy": sc.store.eviction_policy.value,
+            "max_entry_count": sc.store.max_entry_count,
+            "max_cost_bytes": sc.store.max_cost_bytes,
+            "expiry_strategy": sc.store.expiry_strategy.value,
+            "data_store": sc.data_store.kind,
+        }
+        out.update(self.recorder.summary())
+        tl = self.recorder.rows
+        out["backing_writes"] = int(sum(r["backing_writes"] for r in tl))
+        out["backing_batches"] = int(sum(r["backing_batches"] for r in tl))
+        out["backing_loads"] = int(sum(r["backing_loads"] for r in tl))
+        out["pending_writes_end"] = int(tl[-1]["pending_writes"]) if tl else 0
+        return out
+
+
+def run(
+    scenario: Scenario, *, record_operations: bool = False, trace: Trace | None = None
+) -> SimResult:
+    """Run ``scenario`` and return its :class:`SimResult`.
+
+    The same scenario (same seed) gives the same timeline, bit for bit. With
+    ``record_operations`` every client operation is kept (slower; for small runs). ``trace``
+    replaces reading ``workload.arrival.trace`` from disk. Raises
+    :class:`~toolkit.sim.ScenarioError` for a trace that cannot be read, and whatever the
+    layers raise (a write-behind queue that is full, a database error).
+    """
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"run() needs a Scenario, got {type(scenario).__name__}")
+    started = time.perf_counter()
+    sim = _Simulation(scenario, record_operations, trace)
+    sim.run()
+    timeline = sim.recorder.as_dataframe()
+    operations = (
+        pd.DataFrame(sim.operations, columns=list(OperationRecord._fields))
+        if sim.operations is not None
+        else None
+    )
+    return SimResult(
+        scenario, timeline, sim.summary(), operations, time.perf_counter() - started
+    )

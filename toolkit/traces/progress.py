@@ -1,0 +1,33 @@
+"""Progress bars for long replays: tqdm on a terminal, silent elsewhere."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+__all__ = ["progress_bar", "progress_enabled"]
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """``progress`` itself when given; None means "only when stderr is a terminal"."""
+    if progress is None:
+        isatty = getattr(sys.stderr, "isatty", None)
+        return bool(isatty is not None and isatty())
+    return bool(progress)
+
+
+def progress_bar(
+    total: int | None, progress: bool | None, desc: str, unit: str = "req"
+) -> tqdm:  # type: ignore[type-arg]
+    """A tqdm bar over ``total`` units (None: unknown), disabled unless
+    :func:`progress_enabled` says otherwise; call ``update(n)`` and ``close()``."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        disable=not progress_enabled(progress),
+        leave=False,
+        dynamic_ncols=True,
+    )
