@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(PY) -m toolkit demo --out results/flagship
 
 test: $(STAMP)
-	$(PY) -m pytest tests notebooks
+	$(PY) -m pytest tests --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

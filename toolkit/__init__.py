@@ -22,6 +22,7 @@ from .observers import (
     CompositeMutationObserver,
     EventCounter,
     MutationObserver,
+    PrintingObserver,
 )
 from .record_store import DefaultRecordStore, RecordStore, StoreStats
 from .records import (
@@ -38,6 +39,8 @@ from .records import (
     Timestamp,
     estimate_cost,
 )
+
+from .tables import metadata_frame
 
 __version__ = "0.1.0"
 
@@ -67,6 +70,7 @@ __all__ = [
     "BaseMutationObserver",
     "CompositeMutationObserver",
     "EventCounter",
+    "PrintingObserver",
     "RecordStore",
     "DefaultRecordStore",
     "StoreStats",
@@ -82,4 +86,5 @@ __all__ = [
     "OrTombstones",
     "SizedValue",
     "estimate_cost",
+    "metadata_frame",
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "BaseMutationObserver",
     "CompositeMutationObserver",
     "EventCounter",
+    "PrintingObserver",
 ]
 
 
@@ -193,3 +194,52 @@ class EventCounter(BaseMutationObserver):
 
     def on_destroy(self, is_shutdown: bool) -> None:
         self._seen("destroy")
+
+
+class PrintingObserver(BaseMutationObserver):
+    """Prints one line per notification (for notebooks and the REPL).
+
+    With a ``clock`` each line starts with the time in milliseconds; ``out`` is any callable
+    taking a string (default :func:`print`).
+    """
+
+    def __init__(self, clock: Any = None, out: Any = print) -> None:
+        self.clock = clock
+        self.out = out
+
+    def _say(self, text: str) -> None:
+        prefix = f"t={self.clock.now_millis():>6} ms  " if self.clock is not None else ""
+        self.out(prefix + text)
+
+    def on_put(self, key: Any, record: Record, old_value: Any, is_backup: bool) -> None:
+        self._say(f"put      {key!r} = {record.value!r}" + (" (backup)" if is_backup else ""))
+
+    def on_update(
+        self, key: Any, record: Record, old_value: Any, new_value: Any, is_backup: bool
+    ) -> None:
+        self._say(f"update   {key!r}: {old_value!r} -> {new_value!r} "
+                  f"(version {record.metadata.version})")
+
+    def on_remove(self, key: Any, record: Record, is_backup: bool) -> None:
+        self._say(f"remove   {key!r}")
+
+    def on_evict(self, key: Any, record: Record, is_backup: bool) -> None:
+        self._say(f"evict    {key!r}")
+
+    def on_expire(self, key: Any, record: Record, reason: ExpiryReason, is_backup: bool) -> None:
+        self._say(f"expire   {key!r} ({reason.name})")
+
+    def on_load(self, key: Any, record: Record, is_backup: bool) -> None:
+        self._say(f"load     {key!r} = {record.value!r}")
+
+    def on_replication_put(self, key: Any, record: Record, populate_index: bool) -> None:
+        self._say(f"replica  {key!r}")
+
+    def on_clear(self) -> None:
+        self._say("clear")
+
+    def on_reset(self) -> None:
+        self._say("reset")
+
+    def on_destroy(self, is_shutdown: bool) -> None:
+        self._say("destroy")
