@@ -54,7 +54,12 @@ class Evictor:
     tracks_membership = False
 
     def select(self, protected: Any, now: int, check_expiry: bool) -> Victim | None:
-        """A victim other than ``protected`` if any exists, else ``protected``, else None."""
+        """A victim other than ``protected`` if any exists, else ``protected``, else None.
+
+        With ``check_expiry``, a victim that has expired at ``now`` comes with its
+        :class:`ExpiryReason` (the store then removes it as an expiry); otherwise the reason
+        is None.
+        """
         raise NotImplementedError
 
     def on_insert(self, key: Any, md: RecordMetadata, now: int) -> None:
@@ -75,7 +80,10 @@ class SampledEvictor(Evictor):
 
     Scores (lowest is evicted): LRU last access time; LFU hits, then last access time;
     LFU_AGED the decayed logarithmic counter (Redis ``lfu-log-factor``/``lfu-decay-time``),
-    then last access time; FIFO creation time; RANDOM the first sample.
+    then last access time; FIFO creation time; RANDOM draws one sample uniformly. Before any
+    score, an expired sample is returned with its reason (it leaves as an expiry); the
+    ``protected`` key (just written) is returned only when no other key is stored.
+    Cost: O(sample_count) per victim.
     """
 
     def __init__(self, policy: EvictionPolicy, engine: StorageEngine, config: StorageConfig,
@@ -113,19 +121,18 @@ class SampledEvictor(Evictor):
             return (md.hits, md.last_access_time)
         if p is EvictionPolicy.LFU_AGED:
             return (lfu_aged_counter(md, now, self.decay_millis), md.last_access_time)
-        if p is EvictionPolicy.FIFO:
-            return md.creation_time
-        return 0  # RANDOM: the first candidate wins
+        return md.creation_time  # FIFO (RANDOM does not score)
 
     def select(self, protected: Any, now: int, check_expiry: bool) -> Victim | None:
         samples = self.engine.random_samples(self.sample_count)
+        policy = self.policy
+        if policy is EvictionPolicy.RANDOM:
+            return self._select_random(samples, protected, now, check_expiry)
         best_key: Any = None
         best_rec: Record | None = None
         best_score: Any = self._no_score
-        policy = self.policy
         lru = policy is EvictionPolicy.LRU
         fifo = policy is EvictionPolicy.FIFO
-        rand = policy is EvictionPolicy.RANDOM
         for key, rec in samples:
             md = rec.metadata
             if check_expiry:
@@ -139,12 +146,6 @@ class SampledEvictor(Evictor):
                 continue
             if lru:
                 score = md.last_access_time
-            elif rand:
-                if not check_expiry:
-                    return key, rec, None
-                if best_rec is None:
-                    best_key, best_rec = key, rec
-                continue
             elif fifo:
                 score = md.creation_time
             else:
@@ -153,22 +154,65 @@ class SampledEvictor(Evictor):
                 best_key, best_rec, best_score = key, rec, score
         if best_rec is not None:
             return best_key, best_rec, None
-        return _fallback(self.engine, protected)
+        return _fallback(self.engine, protected, now, check_expiry)
+
+    def _select_random(
+        self, samples: list[tuple[Any, Record]], protected: Any, now: int, check_expiry: bool
+    ) -> Victim | None:
+        """An expired sample if any, else a sample drawn uniformly among those not protected.
+
+        The draw matters when the sample is the whole store: the engine then returns its
+        entries in a fixed order, and "the first sample" would be FIFO in disguise.
+        """
+        if check_expiry:
+            for key, rec in samples:
+                md = rec.metadata
+                ttl = md.ttl_millis
+                idle = md.max_idle_millis
+                if (ttl and now - md.last_update_time > ttl) or (
+                    idle and now - md.last_access_time > idle
+                ):
+                    return key, rec, md.expiry_reason(now)
+        m = len(samples)
+        if m:
+            rand = self._random
+            for _ in range(4):  # the protected key is at most half of a useful sample
+                key, rec = samples[int(rand() * m)]
+                if key != protected:
+                    return key, rec, None
+            for key, rec in samples:
+                if key != protected:
+                    return key, rec, None
+        return _fallback(self.engine, protected, now, check_expiry)
 
 
-def _fallback(engine: StorageEngine, protected: Any) -> Victim | None:
+def _victim(key: Any, rec: Record, now: int, check_expiry: bool) -> Victim:
+    """``(key, rec, reason)``: the reason is set when the record has expired, so that it
+    leaves as an expiry (``on_expire``), not as an eviction."""
+    if check_expiry:
+        reason = rec.metadata.expiry_reason(now)
+        if reason is not _NOT:
+            return key, rec, reason
+    return key, rec, None
+
+
+def _fallback(engine: StorageEngine, protected: Any, now: int, check_expiry: bool) -> Victim | None:
     """Any key but ``protected`` (the first two in cursor order), else ``protected`` itself."""
     page = engine.fetch_entries(IterationCursor.start(), 2).items
     for key, rec in page:
         if key != protected:
-            return key, rec, None
+            return _victim(key, rec, now, check_expiry)
     for key, rec in page:
-        return key, rec, None
+        return _victim(key, rec, now, check_expiry)
     return None
 
 
 class ExactLruEvictor(Evictor):
-    """True LRU: an ordered index of every key by last access (O(1) per operation)."""
+    """True LRU: an ordered index of every key by last access (O(1) per operation).
+
+    A reference policy: it takes the least recently used key even when some other entry has
+    expired (it does not sample), but a victim that has expired leaves as an expiry.
+    """
 
     tracks_access = True
     tracks_membership = True
@@ -195,13 +239,17 @@ class ExactLruEvictor(Evictor):
             if key != protected:
                 rec = self.engine.get(key)
                 if rec is not None:
-                    return key, rec, None
+                    return _victim(key, rec, now, check_expiry)
         rec = self.engine.get(protected)
-        return (protected, rec, None) if rec is not None else None
+        return _victim(protected, rec, now, check_expiry) if rec is not None else None
 
 
 class ExactLfuEvictor(Evictor):
-    """True LFU by ``hits`` (ties: least recently used first), O(1) frequency buckets."""
+    """True LFU by ``hits`` (ties: least recently used first) over frequency buckets.
+
+    O(1) per access; a victim costs O(distinct hit counts) to find the lowest bucket. Like
+    :class:`ExactLruEvictor`, a reference policy whose expired victim leaves as an expiry.
+    """
 
     tracks_access = True
     tracks_membership = True
@@ -244,14 +292,23 @@ class ExactLfuEvictor(Evictor):
         self.buckets.clear()
 
     def select(self, protected: Any, now: int, check_expiry: bool) -> Victim | None:
-        for f in sorted(self.buckets):
-            for key in self.buckets[f]:
+        buckets = self.buckets
+        if not buckets:
+            return None
+        lowest = min(buckets)  # O(distinct counts); sort only if the lowest holds `protected`
+        for key in buckets[lowest]:
+            if key != protected:
+                rec = self.engine.get(key)
+                if rec is not None:
+                    return _victim(key, rec, now, check_expiry)
+        for f in sorted(buckets):
+            for key in buckets[f]:
                 if key != protected:
                     rec = self.engine.get(key)
                     if rec is not None:
-                        return key, rec, None
+                        return _victim(key, rec, now, check_expiry)
         rec = self.engine.get(protected)
-        return (protected, rec, None) if rec is not None else None
+        return _victim(protected, rec, now, check_expiry) if rec is not None else None
 
 
 def make_evictor(config: StorageConfig, engine: StorageEngine, rng: random.Random) -> Evictor | None:

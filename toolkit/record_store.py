@@ -192,9 +192,10 @@ class DefaultRecordStore:
         self._config = config
         self._clock: Clock = SystemClock() if clock is None else clock
         self._now = self._clock.now_millis
-        self._engine_get = self._engine.get
+        # Engines may offer cheaper bound callables with the same results (HashMapStorage does).
+        self._engine_get = getattr(self._engine, "fast_get", self._engine.get)
         self._engine_put = self._engine.put
-        self._engine_len = self._engine.len
+        self._engine_len = getattr(self._engine, "fast_len", self._engine.len)
         self._rng = random.Random(seed)
         self._default_ttl = config.default_ttl_millis
         self._default_idle = config.default_max_idle_millis
@@ -303,6 +304,12 @@ class DefaultRecordStore:
         max_cost = self._max_cost
         evictor = self._evictor
         assert evictor is not None
+        if max_cost:
+            # An entry that alone exceeds max_cost_bytes can never fit: it is evicted at once
+            # rather than after every other entry has been evicted to make room for it.
+            record = engine.get(protected)
+            if record is not None and record.metadata.cost > max_cost:
+                self._evict_record(protected, record, is_backup)
         while (max_count and engine.len() > max_count) or (
             max_cost and engine.estimated_cost() > max_cost
         ):
@@ -428,6 +435,10 @@ class DefaultRecordStore:
         stored = False
         if not self._ds_null and (provenance is _CLIENT or provenance is _CRDT_MERGE):
             stored = self._data_store.add(self._name, key, value, now + ttl if ttl else 0, now)
+        elif provenance is CallerProvenance.LOAD and not self._ds_null:
+            # A LOAD put's value came from the backing store: clean, unless a newer write of
+            # the key is still queued there (then the stored row is not the latest write).
+            stored = self._data_store.is_loadable(key, self._name)
         md = RecordMetadata(0, now, now, now, 0, 0, estimate_cost(key, value), ttl, idle)
         record = Record(value, md)
         old = self._engine_put(key, record)

@@ -48,6 +48,8 @@ class DataStoreStats:
     """Loads answered from a write-behind queue or staging area, with no round trip."""
     refused: int = 0
     """Writes or deletes refused because a (non-coalescing) write-behind queue was full."""
+    staged: int = 0
+    """Dirty records that left memory while their write was still queued (kept staged)."""
 
     def copy(self) -> DataStoreStats:
         """An independent copy."""

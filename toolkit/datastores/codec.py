@@ -39,6 +39,7 @@ from ..records import LwwValue, OrMapEntry, OrMapValue, OrTombstones, SizedValue
 
 __all__ = [
     "encode_value",
+    "check_value",
     "decode_value",
     "encode_key",
     "decode_key",
@@ -71,9 +72,11 @@ SUPPORTED_TYPES: tuple[type, ...] = (
 
 _SUPPORTED_NAMES = ", ".join(t.__name__ for t in SUPPORTED_TYPES)
 
+# Cycles and depth are checked before encoding (MAX_DEPTH), so the encoder need not.
 _dumps = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True
+    sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True, check_circular=False
 ).encode
+_isfinite = math.isfinite
 _encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
@@ -147,6 +150,50 @@ def _tree(v: Any, depth: int) -> Any:
     raise _Unsupported(v, f"type {t.__name__} has no canonical encoding")
 
 
+def _plain(v: Any, depth: int) -> bool:
+    """Whether ``v`` is plain JSON (encodable as it is, with no tagged objects)."""
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return True
+    if t is float:
+        return _isfinite(v)
+    if depth >= MAX_DEPTH:
+        return False
+    if t is list:
+        d = depth + 1
+        for x in v:
+            if not _plain(x, d):
+                return False
+        return True
+    if t is dict:
+        d = depth + 1
+        for k, x in v.items():
+            if type(k) is not str or k[:1] == "$" or not _plain(x, d):
+                return False
+        return True
+    return False
+
+
+def _refuse(value: Any, err: _Unsupported | RecursionError) -> UnsupportedValueError:
+    if isinstance(err, RecursionError):
+        return UnsupportedValueError(f"cannot store {_short(value)}: nested too deeply (or cyclic)")
+    inner = "" if err.value is value else f" (it contains {err.value!r})"
+    return UnsupportedValueError(
+        f"cannot store {_short(value)}{inner}: {err.reason}; supported types: {_SUPPORTED_NAMES}"
+    )
+
+
+def check_value(value: Any) -> None:
+    """Raise :class:`~toolkit.errors.UnsupportedValueError` (as :func:`encode_value` would)
+    if ``value`` has no canonical encoding; cheaper than encoding it."""
+    if _plain(value, 0):
+        return
+    try:
+        _tree(value, 0)
+    except (_Unsupported, RecursionError) as err:
+        raise _refuse(value, err) from None
+
+
 def encode_value(value: Any) -> str:
     """The canonical JSON text of ``value``.
 
@@ -160,18 +207,12 @@ def encode_value(value: Any) -> str:
         return int.__repr__(value)
     if t is SizedValue:
         return f'{{"$sized":[{value.nbytes},{value.tag}]}}'
+    if _plain(value, 0):
+        return _dumps(value)  # type: ignore[no-any-return]
     try:
-        return _dumps(_tree(value, 0))
-    except _Unsupported as err:
-        inner = "" if err.value is value else f" (it contains {err.value!r})"
-        raise UnsupportedValueError(
-            f"cannot store {_short(value)}{inner}: {err.reason}; supported types: "
-            f"{_SUPPORTED_NAMES}"
-        ) from None
-    except RecursionError:
-        raise UnsupportedValueError(
-            f"cannot store {_short(value)}: nested too deeply (or cyclic)"
-        ) from None
+        return _dumps(_tree(value, 0))  # type: ignore[no-any-return]
+    except (_Unsupported, RecursionError) as err:
+        raise _refuse(value, err) from None
 
 
 def encode_key(key: Any) -> str:

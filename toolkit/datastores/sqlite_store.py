@@ -12,7 +12,7 @@ from ..clocks import Clock, SystemClock
 from ..errors import DataStoreError, InvalidArgumentError, check_non_negative_int
 from .base import DataStoreStats, StoredListener
 from .batch import StoreOp
-from .codec import decode_value, encode_key, encode_value, encoded_size
+from .codec import check_value, decode_value, encode_key, encode_value, encoded_size
 
 __all__ = ["SQLiteDataStore", "SYNCHRONOUS_MODES"]
 
@@ -412,7 +412,7 @@ class SQLiteDataStore:
 
     def check_value(self, value: Any) -> None:
         """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``value`` has no encoding."""
-        encode_value(value)
+        check_value(value)
 
     def check_key(self, key: Any) -> None:
         """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``key`` has no encoding."""

@@ -43,8 +43,9 @@ class WriteBehindDataStore:
       non-coalescing queue; ``queue_capacity`` does not apply with coalescing).
     * While a key has a queued or in-flight operation :meth:`is_loadable` is False and
       :meth:`load` answers from the queue (None for a queued delete or an expired write), so a
-      read never sees a stale row. :meth:`flush_key` (a dirty record leaving memory) keeps the
-      record's value queued: nothing is lost and a later ``get`` returns the newest value.
+      read never sees a stale row. A dirty record evicted from memory (:meth:`flush_key`)
+      leaves its write staged in the queue: nothing is lost and a later ``get`` loads the
+      newest value.
     * A batch that fails stays queued, in order, and is retried by the next flush
       (``stats.failures``; the error is kept in :attr:`last_error`).
     * When a queued primary write reaches the inner store and no newer write of its key is
@@ -462,30 +463,19 @@ class WriteBehindDataStore:
                     ) from self.last_error
 
     def flush_key(self, map_name: str, key: Any, value: Any, is_backup: bool) -> None:
-        """A dirty record of ``key`` leaves memory: keep its value queued so it is not lost.
+        """A dirty record of ``key`` leaves memory (eviction, expiry, clear) while its write is
+        queued: keep that write staged so nothing is lost (``stats.staged``).
 
-        If the newest queued operation of the key already holds ``value`` (the usual case),
-        nothing changes: it stays queued, loadable through :meth:`load`, until stored. If the
-        record held a newer value than the queue (say, a replicated one), that value is queued
-        as the key's newest write (never refused for capacity). With nothing queued for the
-        key, its latest write is already stored and nothing is done.
+        Every write-through write was queued by :meth:`add`, so the queue already holds the
+        newest value the record store handed over; it stays queued (or in flight), loadable
+        through :meth:`load`, until it is stored, and is never dropped (only :meth:`reset`
+        drops the queue). A value that reached memory without passing through ``add``
+        (BACKUP, REPLICATION or LOAD provenance) is not turned into a write: a later read
+        sees what a write-through store would hold.
         """
         with self._lock:
-            qk = (map_name, bool(is_backup), key)
-            op = self._newest.get(qk)
-            if op is None or op.value is value:
-                return
-            if op.value is not None and _same(op.value, value):
-                return
-            self._enqueue(
-                map_name,
-                key,
-                value,
-                op.expiration_time,
-                self._clock.now_millis(),
-                bool(is_backup),
-                bounded=False,
-            )
+            if (map_name, bool(is_backup), key) in self._newest:
+                self.stats.staged += 1
 
     def reset(self) -> None:
         """Drop every queued operation and the staging area (the inner rows stay)."""
@@ -595,13 +585,6 @@ class WriteBehindDataStore:
             f"WriteBehindDataStore({self.inner!r}, delay={self.write_delay_millis}ms, "
             f"batch={self.write_batch_size}, {mode}, pending={self.pending_operation_count()})"
         )
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(type(a) is type(b) and a == b)
-    except Exception:
-        return False
 
 
 def flush_process(

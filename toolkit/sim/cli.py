@@ -1,8 +1,17 @@
-"""Sub-commands ``demo``, ``run`` and ``sweep``."""
+"""Sub-commands ``demo``, ``run`` and ``sweep``.
+
+``run SCENARIO.toml --out DIR`` writes ``timeline.csv``, ``summary.json`` and PNG figures;
+``sweep SCENARIO.toml --set KEY=V1,V2 ... --out DIR`` writes ``sweep.csv`` (one row per run)
+and a comparison figure. Errors in the scenario or the options are printed with the key and
+line they concern, and the exit status is 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +56,174 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: NaN becomes null, numpy scalars become Python numbers."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _overrides(assignments: list[str], single: bool) -> dict[str, Any]:
+    from .sweep import parse_assignment
+
+    out: dict[str, Any] = {}
+    for text in assignments:
+        key, values = parse_assignment(text)
+        if single and len(values) != 1:
+            from .errors import ScenarioError
+
+            raise ScenarioError(key, f"run takes one value per --set, got {values!r}")
+        out[key] = values[0] if single else values
+    return out
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run one scenario; write its timeline, summary and figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .. import plots
+    from ..errors import ToolkitError
+    from .runner import run
+    from .scenario import load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+        if args.set:
+            scenario = scenario.with_overrides(_overrides(args.set, single=True))
+        result = run(scenario, record_operations=args.operations)
+    except ToolkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    timeline = result.timeline
+    timeline.to_csv(out / "timeline.csv", index=False)
+    print(f"wrote {out / 'timeline.csv'} ({len(timeline)} rows)")
+    if result.operations is not None:
+        result.operations.to_csv(out / "operations.csv", index=False)
+        print(f"wrote {out / 'operations.csv'} ({len(result.operations)} rows)")
+    summary = {k: _jsonable(v) for k, v in result.summary.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out / 'summary.json'}")
+    _save(plots.plot_timeline(timeline, title=scenario.name), out / "timeline.png")
+    for name, panel in (
+        ("memory", plots.plot_size_and_cost),
+        ("hit_ratio", plots.plot_hit_ratio),
+        ("expirations", plots.plot_expirations),
+        ("pending_writes", plots.plot_pending_writes),
+        ("latency", plots.plot_latency),
+    ):
+        fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+        panel(timeline, ax)
+        _save(fig, out / f"{name}.png")
+    s = result.summary
+    print(
+        f"{scenario.name}: {s['requests']} requests in {s['duration_ms'] / 1000:g} s simulated "
+        f"({result.wall_seconds:.1f} s wall); hit ratio {s['hit_ratio']:.3f}; "
+        f"evictions {s['evictions']}; expired ttl {s['expired_ttl']} / max-idle "
+        f"{s['expired_max_idle']}; backing writes {s['backing_writes']}; "
+        f"p99 latency {s['latency_p99_ms']:.3f} ms"
+    )
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """Run a scenario over a grid of --set values; write one tidy CSV and a figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .. import plots
+    from ..errors import ToolkitError
+    from .scenario import load_scenario
+    from .sweep import sweep
+
+    try:
+        scenario = load_scenario(args.scenario)
+        grid = _overrides(args.set or [], single=False)
+        result = sweep(
+            scenario,
+            grid,
+            jobs=args.jobs,
+            executor=args.executor,
+            progress=not args.no_progress,
+            timelines=args.timelines,
+        )
+    except ToolkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.summary.to_csv(out / "sweep.csv", index=False)
+    print(f"wrote {out / 'sweep.csv'} ({len(result.summary)} rows)")
+    if result.timelines is not None:
+        result.timelines.to_csv(out / "timelines.csv", index=False)
+        print(f"wrote {out / 'timelines.csv'} ({len(result.timelines)} rows)")
+    varying = [k for k, v in grid.items() if len(v) > 1 and k != "workload.seed"]
+    if varying:
+        x = next(
+            (k for k in varying if all(isinstance(v, (int, float)) for v in grid[k])), varying[0]
+        )
+        by = next((k for k in varying if k != x), None)
+        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+        plots.plot_comparison(result.summary, x, "hit_ratio", by=by, ax=ax, ylabel="hit ratio")
+        _save(fig, out / "sweep.png")
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add this module's sub-commands to ``sub`` (an argparse sub-parsers object)."""
-    p = sub.add_parser("demo", help="the flagship run (a short store demo for now)")
-    p.add_argument("--out", default=None, help="folder for the figures and tables")
+    p = sub.add_parser("demo", help="a short record-store demo on a manual clock")
+    p.add_argument("--out", default=None, help="folder for the metadata table")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser(
+        "run",
+        help="run one scenario: timeline.csv, summary.json and figures",
+        description="Run a scenario file; write timeline.csv, summary.json and PNG figures.",
+    )
+    p.add_argument("scenario", help="scenario file (TOML), e.g. data/scenarios/flagship.toml")
+    p.add_argument("--out", required=True, help="folder for the results")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE",
+        help="override a scenario key, e.g. --set store.max_entry_count=2000 (repeatable)",
+    )
+    p.add_argument(
+        "--operations", action="store_true", help="also write operations.csv (one row per op)"
+    )
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a scenario over a grid of --set values: one tidy sweep.csv",
+        description="Run a scenario at every combination of the --set values.",
+    )
+    p.add_argument("scenario", help="scenario file (TOML)")
+    p.add_argument("--out", required=True, help="folder for sweep.csv and sweep.png")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=V1,V2,...", required=True,
+        help="a grid axis, e.g. --set store.max_entry_count=1000,2000,4000 (repeatable)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="parallel runs (default 1)")
+    p.add_argument(
+        "--executor", default=None, metavar="{serial,process,dask,ADDRESS}",
+        help="where runs go: serial, process (a process pool; the default with --jobs > 1), "
+        "dask (a local Dask cluster) or a Dask scheduler address (tcp://host:8786)",
+    )
+    p.add_argument("--timelines", action="store_true", help="also write every timeline")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_sweep)

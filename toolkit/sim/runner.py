@@ -368,7 +368,10 @@ class _Simulation:
         env.process(self._sampler(sc.sampling.interval_ms))
         self.recorder.start(0)
         try:
-            env.run(until=sc.workload.duration_ms)
+            end = sc.workload.duration_ms
+            env.run(until=end)
+            while env.peek() <= end:  # what is due at the very end belongs to the run
+                env.step()
             self.sample()
         finally:
             close = getattr(self.ds, "close", None)

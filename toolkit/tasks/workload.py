@@ -17,14 +17,14 @@ spawned from ``seed``: the same arguments give the same rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import simpy
 
-from ..clocks import SimClock
+from ..clocks import Clock, SimClock
 from ..errors import InvalidArgumentError, check_non_negative_int
 from .backends.base import StorageBackend
 from .backends.memory import InMemoryBackend
@@ -116,13 +116,16 @@ def simulate_cas_contention(
     op_latency_ms: float,
     duration_ms: int,
     seed: int,
-    backend: StorageBackend | None = None,
+    backend: StorageBackend | Callable[[Clock], StorageBackend] | None = None,
     max_retries: int = 100,
 ) -> ContentionRun:
     """Run ``n_clients`` clients against ``n_tasks`` shared tasks for ``duration_ms``
     simulated milliseconds; return every attempt (see the module docs).
 
-    ``backend`` (default: a fresh :class:`~toolkit.tasks.InMemoryBackend`) should be empty.
+    ``backend`` (default: a fresh :class:`~toolkit.tasks.InMemoryBackend`) should be empty;
+    it may also be a callable that builds one from the simulation's clock, which a backend
+    that keeps time itself needs (a :class:`~toolkit.tasks.RecordStoreBackend` whose record
+    store must run on simulated time).
     No update starts after ``duration_ms``; one in flight finishes (with its retries), and
     the tasks live long enough for that, so none expires during the run.
     """
@@ -144,6 +147,8 @@ def simulate_cas_contention(
     clock = SimClock(env, millis_per_unit=1)
     if backend is None:
         backend = InMemoryBackend(clock=clock)
+    elif not isinstance(backend, StorageBackend) and callable(backend):
+        backend = backend(clock)
     ttl = duration_ms + (max_retries + 1) * (math.ceil(op_latency_ms) + 1) + 1
     store = GenericTaskStore(
         backend,

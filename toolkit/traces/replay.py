@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..clocks import ManualClock
-from ..config import EvictionPolicy, StorageConfig
+from ..config import EvictionPolicy, ExpiryStrategy, StorageConfig
 from ..errors import InvalidArgumentError
 from ..observers import CompositeMutationObserver, MutationObserver
 from ..record_store import DefaultRecordStore
@@ -151,6 +151,17 @@ def replay(
     )
 
 
+class _TraceClock(ManualClock):
+    """A :class:`~toolkit.clocks.ManualClock` that the replay loop moves itself.
+
+    The replay loop stores each later trace time into it directly (time only moves forward),
+    skipping the per-call checks of :meth:`ManualClock.set`: one attribute store per new
+    timestamp.
+    """
+
+    __slots__ = ()
+
+
 def _store_config(
     config: StorageConfig | None,
     capacity: int,
@@ -160,8 +171,9 @@ def _store_config(
     seed: int | None,
     ttl_millis: int | None,
     max_idle_millis: int | None,
+    strategy: ExpiryStrategy,
 ) -> StorageConfig:
-    base = StorageConfig(sampling_seed=0) if config is None else config
+    base = StorageConfig(sampling_seed=0, expiry_strategy=strategy) if config is None else config
     if not isinstance(base, StorageConfig):
         raise InvalidArgumentError(f"config must be a StorageConfig, got {config!r}")
     changes: dict[str, Any] = {"max_entry_count": capacity, "max_cost_bytes": capacity_bytes}
@@ -197,7 +209,8 @@ def replay_store(
 ) -> ReplayResult:
     """Replay ``trace`` through a :class:`~toolkit.record_store.DefaultRecordStore`.
 
-    The store is built from ``config`` (default: ``StorageConfig(sampling_seed=0)``) with
+    The store is built from ``config`` (default: ``StorageConfig(sampling_seed=0)`` with the
+    SCAN expiry strategy, which keeps no index, when there are no sweeps, else CURSOR) with
     ``max_entry_count=capacity`` and ``max_cost_bytes=capacity_bytes`` (0 = unbounded), and,
     where given, ``policy`` (an :class:`~toolkit.config.EvictionPolicy` or its name),
     ``sample_count``, ``seed`` (sampling), ``ttl_millis`` and ``max_idle_millis`` (store-wide
@@ -209,9 +222,6 @@ def replay_store(
     :class:`~toolkit.traces.errors.TraceFormatError` for malformed input.
     """
     started = time.perf_counter()
-    cfg = _store_config(
-        config, capacity, capacity_bytes, policy, sample_count, seed, ttl_millis, max_idle_millis
-    )
     if (
         isinstance(sweep_interval_millis, bool)
         or not isinstance(sweep_interval_millis, int)
@@ -220,8 +230,21 @@ def replay_store(
         raise InvalidArgumentError(
             f"sweep_interval_millis must be an int >= 0, got {sweep_interval_millis!r}"
         )
+    # Without sweeps no expiry index is needed (lazy expiry and eviction still apply).
+    strategy = ExpiryStrategy.CURSOR if sweep_interval_millis else ExpiryStrategy.SCAN
+    cfg = _store_config(
+        config,
+        capacity,
+        capacity_bytes,
+        policy,
+        sample_count,
+        seed,
+        ttl_millis,
+        max_idle_millis,
+        strategy,
+    )
     reader = as_reader(trace, format)
-    clock = ManualClock()
+    clock = _TraceClock()
     store = DefaultRecordStore(
         "trace",
         0,
@@ -232,7 +255,6 @@ def replay_store(
     get = store.get
     put = store.put
     remove = store.remove
-    set_time = clock.set
     values: dict[int, SizedValue] = {}
     expiries: dict[int, ExpiryPolicy] = {0: ExpiryPolicy.NONE}
     now = -1
@@ -253,7 +275,7 @@ def replay_store(
                 read_bytes += int(sizes_arr.sum(dtype=np.int64))
                 for t, k, s, ttl in zip(times, keys, sizes, ttls, strict=True):
                     if t > now:
-                        now = set_time(t)
+                        now = clock._now = t
                         if 0 <= next_sweep <= now:
                             store.evict_expired(sweep_percentage, now)
                             next_sweep = now + sweep_interval_millis
@@ -272,7 +294,7 @@ def replay_store(
                     times, keys, sizes, ttls, ops_arr.tolist(), strict=True
                 ):
                     if t > now:
-                        now = set_time(t)
+                        now = clock._now = t
                         if 0 <= next_sweep <= now:
                             store.evict_expired(sweep_percentage, now)
                             next_sweep = now + sweep_interval_millis
