@@ -47,7 +47,7 @@ def run_store(keys: list[int], writes: list[bool], policy: EvictionPolicy,
         clock=clock,
     ).create("bench")
     get, put, tick = store.get, store.put, clock.advance
-    for key, is_write in zip(keys, writes):
+    for key, is_write in zip(keys, writes, strict=True):
         tick(1)
         if is_write:
             put(key, key)
@@ -60,7 +60,7 @@ def run_cachetools(keys: list[int], writes: list[bool], cache: Any, clock: Manua
     tick = clock.advance
     get = cache.get
     hits = misses = 0
-    for key, is_write in zip(keys, writes):
+    for key, is_write in zip(keys, writes, strict=True):
         tick(1)
         if is_write:
             cache[key] = key
@@ -76,7 +76,7 @@ def run_dict(keys: list[int], writes: list[bool]) -> float:
     d: dict[int, int] = {}
     get = d.get
     hits = misses = 0
-    for key, is_write in zip(keys, writes):
+    for key, is_write in zip(keys, writes, strict=True):
         if is_write:
             d[key] = key
         elif get(key) is None:
@@ -98,7 +98,8 @@ def throughput_table(n: int, rounds: int) -> tuple[str, dict[str, float]]:
 
     def ttl_cache() -> float:
         clock = ManualClock()
-        return run_cachetools(keys, writes, cachetools.TTLCache(CAPACITY, TTL_MS, timer=clock.now_millis), clock)
+        cache = cachetools.TTLCache(CAPACITY, TTL_MS, timer=clock.now_millis)
+        return run_cachetools(keys, writes, cache, clock)
 
     def lru_cache() -> float:
         clock = ManualClock()
@@ -159,7 +160,9 @@ def bytes_per_entry(n: int) -> tuple[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smaller stream, fewer rounds")
     args = parser.parse_args(argv)
     n, rounds, mem_n = (200_000, 3, 200_000) if args.quick else (1_000_000, 5, 1_000_000)

@@ -792,20 +792,20 @@ def test_listener_is_not_called_when_a_newer_write_is_queued(tmp_path: Path) -> 
         assert heard == ["b"] and wb.stats.write_batches == 2
 
 
-def test_flush_key_keeps_the_newest_value(wb_parts: Any) -> None:
+def test_flush_key_keeps_the_queued_write_staged(wb_parts: Any) -> None:
     wb, sqlite, clock = wb_parts
+    sqlite.add("m", "k", "stale", 0, 0)
     value = ["queued"]
     wb.add("m", "k", value, 0, 0)
     wb.flush_key("m", "k", value, False)
-    assert wb.pending_operation_count() == 1 and wb.stats.queued == 1
-    wb.flush_key("m", "k", ["queued"], False)  # equal: nothing to do
-    assert wb.stats.queued == 1
-    wb.flush_key("m", "k", "newer in memory", False)
-    assert wb.load("m", "k") == "newer in memory"
-    wb.flush_key("m", "absent", "x", False)  # nothing queued: already stored
-    assert wb.load("m", "absent") is None
+    assert wb.stats.staged == 1 and wb.pending_operation_count() == 1
+    assert wb.load("m", "k") is value
+    wb.flush_key("m", "k", "never handed to add", False)  # not turned into a write
+    assert wb.load("m", "k") is value and wb.stats.queued == 1
+    wb.flush_key("m", "absent", "x", False)  # nothing queued: nothing to keep
+    assert wb.stats.staged == 2 and wb.load("m", "absent") is None
     wb.hard_flush()
-    assert sqlite.load("m", "k") == "newer in memory"
+    assert sqlite.load("m", "k") == ["queued"]
 
 
 def test_reset_drops_the_queue(wb_parts: Any) -> None:

@@ -227,7 +227,7 @@ def test_sqlite_file_persists_across_connections(tmp_path: Path) -> None:
         first.put("k", b"b", expires_at_ms=5)
     with SQLiteBackend(path) as second:
         assert second.get("k") == VersionedRecord(b"b", 2)
-        assert second.put_if_version("k", b"c", 2) == 3
+        assert second.put_if_version("k", b"c", 2, expires_at_ms=5) == 3
         assert second.cleanup_expired(6) == 1
 
 

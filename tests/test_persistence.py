@@ -1,0 +1,412 @@
+"""Persistence end to end: DefaultRecordStore over SQLite write-through and write-behind
+(read-through, provenance, dirty tracking, eviction of dirty entries, refusals, restart and a
+killed process), the documentation example and the benchmark script."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from toolkit import (
+    CallerProvenance,
+    DefaultRecordStore,
+    EventCounter,
+    ExpiryPolicy,
+    ManualClock,
+    QueueFullError,
+    Record,
+    RecordMetadata,
+    RecordStoreFactory,
+    SizedValue,
+    StorageConfig,
+    UnsupportedValueError,
+)
+from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT = CallerProvenance.CLIENT
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(10_000)
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path, clock: ManualClock) -> Iterator[SQLiteDataStore]:
+    with SQLiteDataStore(tmp_path / "store.db", clock) as s:
+        yield s
+
+
+def make_store(
+    data_store: Any, clock: ManualClock, name: str = "m", **config: Any
+) -> tuple[DefaultRecordStore, EventCounter]:
+    counter = EventCounter()
+    store = DefaultRecordStore(
+        name,
+        0,
+        data_store=data_store,
+        observer=counter,
+        config=StorageConfig(sampling_seed=3, **config),
+        clock=clock,
+    )
+    return store, counter
+
+
+def dirty(store: DefaultRecordStore, key: Any) -> bool:
+    record = store.storage().get(key)
+    assert record is not None, key
+    return record.metadata.is_dirty()
+
+
+# --- write-through ---------------------------------------------------------------------------
+
+
+def test_write_through_put_is_stored_and_clean(sqlite: SQLiteDataStore, clock: ManualClock) -> None:
+    store, _ = make_store(sqlite, clock)
+    store.put("a", {"x": 1})
+    assert sqlite.load("m", "a") == {"x": 1}
+    assert not dirty(store, "a")
+    assert store.storage().get("a").metadata.last_stored_time == 10_000  # type: ignore[union-attr]
+    clock.advance(5)
+    store.put("a", {"x": 2})
+    assert not dirty(store, "a") and sqlite.load("m", "a") == {"x": 2}
+    assert sqlite.stats.writes == 2 and sqlite.stats.write_batches == 2
+
+
+def test_read_through_loads_once_and_fires_on_load(
+    sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    sqlite.add("m", "k", [1, 2], 0, 0)
+    store, counter = make_store(sqlite, clock)
+    record = store.get("k")
+    assert record is not None and record.value == [1, 2]
+    assert counter.counts["load"] == 1 and store.stats.loads == 1
+    assert not record.metadata.is_dirty()
+    assert store.get("k") is record  # now in memory: no second load
+    assert counter.counts["load"] == 1 and sqlite.stats.loads == 1
+    assert store.get("absent") is None
+    assert counter.counts["load"] == 1 and sqlite.stats.loads == 2
+
+
+def test_provenance_decides_what_is_written(sqlite: SQLiteDataStore, clock: ManualClock) -> None:
+    store, _ = make_store(sqlite, clock)
+    for p in (CallerProvenance.BACKUP, CallerProvenance.REPLICATION, CallerProvenance.LOAD):
+        store.put(p.value, "v", provenance=p)
+    assert sqlite.row_count() == 0
+    assert dirty(store, "backup") and dirty(store, "replication")
+    assert not dirty(store, "load")  # its value came from the backing store
+    store.put("merged", "v", provenance=CallerProvenance.CRDT_MERGE)
+    store.put("client", "v")
+    assert sqlite.row_count("m") == 2
+    store.put_backup("b1", Record("bv", RecordMetadata.new(0, 1)), CallerProvenance.CLIENT)
+    store.put_backup("b2", Record("bv", RecordMetadata.new(0, 1)))
+    assert sqlite.row_count("m", is_backup=True) == 1 and sqlite.load_backup("m", "b1") == "bv"
+    assert sqlite.load("m", "b1") is None
+    store.remove_backup("b1", CallerProvenance.CLIENT)
+    assert sqlite.row_count(is_backup=True) == 0
+    store.remove("client", CallerProvenance.REPLICATION)
+    assert sqlite.load("m", "client") == "v"
+    store.remove("merged", CallerProvenance.CRDT_MERGE)
+    assert sqlite.load("m", "merged") is None
+
+
+def test_remove_of_a_key_not_in_memory_returns_the_stored_value(
+    sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    sqlite.add("m", "k", "stored", 0, 0)
+    store, counter = make_store(sqlite, clock)
+    assert store.remove("k") == "stored"
+    assert sqlite.load("m", "k") is None
+    assert store.get("k") is None
+
+
+def test_ttl_is_stored_and_an_expired_row_is_not_loaded(
+    sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    store, counter = make_store(sqlite, clock)
+    store.put("k", "v", ExpiryPolicy(ttl_millis=100))
+    store.put("forever", "w")
+    store.evict_all()
+    clock.advance(100)
+    assert store.get("k") is not None  # live at the deadline (reloaded)
+    store.evict_all()
+    clock.advance(1)
+    assert store.get("k") is None
+    assert store.get("forever") is not None
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "write_behind"])
+@pytest.mark.parametrize("bad", [{1, 2}, object(), [1, {2}]], ids=["set", "object", "nested"])
+def test_unsupported_value_is_refused_at_put_before_anything_changes(
+    tmp_path: Path, clock: ManualClock, kind: str, bad: Any
+) -> None:
+    inner = SQLiteDataStore(tmp_path / "u.db", clock)
+    ds: Any = inner if kind == "sqlite" else WriteBehindDataStore(inner, clock, 100)
+    with ds:
+        store, counter = make_store(ds, clock)
+        store.put("k", "old")
+        before = (dict(counter.counts), store.stats.as_dict(), ds.stats.copy())
+        pending = ds.pending_operation_count()
+        with pytest.raises(UnsupportedValueError, match="cannot store"):
+            store.put("k", bad)
+        with pytest.raises(UnsupportedValueError):
+            store.put("new", bad)
+        assert (dict(counter.counts), store.stats.as_dict(), ds.stats) == before
+        assert ds.pending_operation_count() == pending
+        assert store.get("k").value == "old"  # type: ignore[union-attr]
+        assert not store.exists_in_memory("new") and store.size() == 1
+        ds.hard_flush()
+        assert inner.load("m", "k") == "old" and inner.load("m", "new") is None
+
+
+# --- write-behind ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def wb(sqlite: SQLiteDataStore, clock: ManualClock) -> Iterator[WriteBehindDataStore]:
+    with WriteBehindDataStore(sqlite, clock, write_delay_millis=1_000, close_inner=False) as w:
+        yield w
+
+
+def test_dirty_flag_is_truthful_across_write_behind_and_flush(
+    wb: WriteBehindDataStore, sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    store, _ = make_store(wb, clock)
+    store.put("a", "v1")
+    assert dirty(store, "a") and sqlite.load("m", "a") is None
+    clock.advance(500)
+    store.put("a", "v2")  # coalesced: still due at 11_000
+    assert dirty(store, "a")
+    clock.advance(500)
+    assert wb.flush_due() == 1
+    assert not dirty(store, "a") and sqlite.load("m", "a") == "v2"
+    assert store.storage().get("a").metadata.last_stored_time == 11_000  # type: ignore[union-attr]
+    store.put("a", "v3")
+    assert dirty(store, "a")
+    assert store.soft_flush() > 0
+    wb.flush_due()
+    assert not dirty(store, "a")
+
+
+def test_a_write_queued_after_the_flushed_one_keeps_the_record_dirty(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inner = SQLiteDataStore(tmp_path / "nc.db", clock)
+    with WriteBehindDataStore(inner, clock, 0, write_batch_size=1, write_coalescing=False) as w:
+        store, _ = make_store(w, clock)
+        store.put("a", "v1")
+        store.put("a", "v2")
+        assert [op.value for op in w.queued()] == ["v1", "v2"]
+        w.flush_due(clock.now_millis())
+        assert not dirty(store, "a")
+        assert w.stats.write_batches == 2
+
+
+def test_loaded_record_of_a_queued_key_is_dirty_until_stored(
+    wb: WriteBehindDataStore, sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    sqlite.add("m", "k", "stale row", 0, 0)
+    store, counter = make_store(wb, clock)
+    store.put("k", "newest")
+    store.evict("k")
+    record = store.get("k")
+    assert record is not None and record.value == "newest"  # never the stale row
+    assert counter.counts["load"] == 1 and record.metadata.is_dirty()
+    wb.hard_flush()
+    assert not record.metadata.is_dirty() and sqlite.load("m", "k") == "newest"
+
+
+def test_queued_delete_hides_the_stored_row(
+    wb: WriteBehindDataStore, sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    sqlite.add("m", "k", "stored", 0, 0)
+    store, _ = make_store(wb, clock)
+    assert store.remove("k") == "stored"
+    assert store.get("k") is None
+    wb.hard_flush()
+    assert sqlite.load("m", "k") is None and store.get("k") is None
+
+
+@pytest.mark.parametrize("coalescing", [True, False])
+def test_eviction_under_capacity_pressure_loses_nothing(
+    tmp_path: Path, clock: ManualClock, coalescing: bool
+) -> None:
+    inner = SQLiteDataStore(tmp_path / "evict.db", clock)
+    with WriteBehindDataStore(
+        inner, clock, write_delay_millis=5_000, write_batch_size=16, write_coalescing=coalescing
+    ) as w:
+        store, counter = make_store(w, clock, max_entry_count=20)
+        rng = np.random.default_rng(11)
+        model: dict[int, Any] = {}
+        for step in range(1_500):
+            clock.advance(3)
+            key = int(rng.zipf(1.3)) % 200
+            if rng.random() < 0.1:
+                store.remove(key)
+                model.pop(key, None)
+            else:
+                value = SizedValue(64, tag=step)
+                store.put(key, value)
+                model[key] = value
+            if step % 97 == 0:
+                probe = int(rng.integers(200))
+                got = store.get(probe)
+                assert (got.value if got else None) == model.get(probe)  # no stale read
+            if step % 400 == 0:
+                w.flush_due()
+            assert store.size() <= 20
+        assert counter.counts["evict"] > 500
+        for key in range(200):
+            got = store.get(key)
+            assert (got.value if got else None) == model.get(key)
+        w.hard_flush()
+        assert w.pending_operation_count() == 0
+        assert dict(inner.load_all("m", range(200))) == model
+        store.for_each(lambda k, r: None)
+        assert not any(row["dirty"] for row in store.metadata_rows())
+
+
+def test_clear_hands_dirty_records_to_the_queue(
+    wb: WriteBehindDataStore, sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    store, _ = make_store(wb, clock)
+    for i in range(5):
+        store.put(i, i)
+    assert store.clear() == 5
+    assert [store.get(i).value for i in range(5)] == list(range(5))  # type: ignore[union-attr]
+    wb.hard_flush()
+    assert sqlite.row_count("m") == 5
+
+
+def test_full_queue_refuses_put_and_remove_and_nothing_changes(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inner = SQLiteDataStore(tmp_path / "full.db", clock)
+    with WriteBehindDataStore(
+        inner, clock, 1_000, write_coalescing=False, queue_capacity=4
+    ) as w:
+        store, counter = make_store(w, clock)
+        for i in range(4):
+            store.put("k" if i % 2 else i, i)
+        queued = [(op.key, op.value) for op in w.queued()]
+        rows = store.metadata_rows()
+        before = (dict(counter.counts), store.stats.as_dict())
+        with pytest.raises(QueueFullError, match="queue is full"):
+            store.put("k", "refused")
+        with pytest.raises(QueueFullError):
+            store.put("fresh", "refused")
+        with pytest.raises(QueueFullError):
+            store.remove("k")
+        assert store.metadata_rows() == rows
+        assert (dict(counter.counts), store.stats.as_dict()) == before
+        assert [(op.key, op.value) for op in w.queued()] == queued
+        assert store.get("k").value == 3  # type: ignore[union-attr]
+        assert w.stats.refused == 3
+        clock.advance(1_000)
+        w.flush_due()
+        store.put("k", "accepted")
+        w.hard_flush()
+        assert inner.load("m", "k") == "accepted"
+
+
+def test_factory_partitions_share_one_write_behind_store(
+    wb: WriteBehindDataStore, sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    factory = RecordStoreFactory(StorageConfig(), wb, clock=clock)
+    p0, p1 = factory.create("m", 0), factory.create("m", 1)
+    p0.put("a", "x")
+    p1.put("b", "y")
+    wb.hard_flush()
+    assert not p0.storage().get("a").metadata.is_dirty()  # type: ignore[union-attr]
+    assert not p1.storage().get("b").metadata.is_dirty()  # type: ignore[union-attr]
+    assert dict(sqlite.load_all("m", ["a", "b"])) == {"a": "x", "b": "y"}
+
+
+# --- restart and a killed process --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "write_behind"])
+def test_restart_sees_everything_acknowledged(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "restart.db"
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(path, clock)
+    ds: Any = inner if kind == "sqlite" else WriteBehindDataStore(inner, clock, 60_000)
+    with ds:
+        store, _ = make_store(ds, clock)
+        for i in range(100):
+            store.put(i, {"n": i})
+        store.remove(7)
+    with SQLiteDataStore(path, clock) as again:
+        store, counter = make_store(again, clock)
+        assert store.get(7) is None
+        for i in set(range(100)) - {7}:
+            assert store.get(i).value == {"n": i}  # type: ignore[union-attr]
+        assert counter.counts["load"] == 99
+
+
+CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from toolkit import DefaultRecordStore, ManualClock
+    from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
+    path, kind = sys.argv[1], sys.argv[2]
+    clock = ManualClock(0)
+    ds = SQLiteDataStore(path, clock)
+    if kind == "write_behind":
+        ds = WriteBehindDataStore(ds, clock, 60_000)
+    store = DefaultRecordStore("m", data_store=ds, clock=clock)
+    for i in range(300):
+        store.put(i, ("value", i))
+    if kind == "write_behind":
+        ds.hard_flush()
+    print("acknowledged", flush=True)
+    os._exit(0)  # no close, no checkpoint, no atexit: as if killed
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "write_behind"])
+def test_process_killed_after_acknowledged_writes_loses_nothing(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "killed.db"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), kind],
+        capture_output=True, text=True, timeout=60, env=env, check=True,
+    )
+    assert out.stdout.strip() == "acknowledged"
+    assert Path(str(path) + "-wal").exists()  # the commits are still in the write-ahead log
+    with SQLiteDataStore(path) as again:
+        assert dict(again.load_all("m", range(300))) == {i: ("value", i) for i in range(300)}
+
+
+# --- documentation and benchmark -------------------------------------------------------------
+
+
+def test_documentation_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (ROOT / "docs" / "persistence.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "docs/persistence.md has no python example"
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "docs/persistence.md", "exec"), {"__name__": "docs_example"})
+
+
+def test_benchmark_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks import bench_persistence
+    finally:
+        sys.path.remove(str(ROOT))
+    bench_persistence.main(["--ops", "2000", "--rounds", "1", "--dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| write-behind" in out and "raw sqlite3" in out
