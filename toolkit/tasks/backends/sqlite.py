@@ -32,7 +32,9 @@ class SQLiteBackend:
     ``path`` is a file name or ``":memory:"``. One connection serves every thread, behind a
     lock, in autocommit mode, so each operation is one atomic statement or transaction. The
     compare-and-swap is a conditional ``UPDATE ... WHERE key = ? AND version = ?``, so it
-    stays correct when other processes write the same database file. ``clock`` is read by
+    stays correct when other processes write the same database file. A file database uses
+    write-ahead logging unless ``wal=False`` (WAL needs a local file system); ``timeout_s``
+    is how long a write waits for another process's lock. ``clock`` is read by
     ``cleanup_expired`` when no time is given. Call :meth:`close` (or use ``with``) when done.
     """
 
@@ -42,6 +44,7 @@ class SQLiteBackend:
         clock: Clock | None = None,
         table: str = "tasks",
         timeout_s: float = 5.0,
+        wal: bool = True,
     ) -> None:
         if not isinstance(table, str) or not table.isidentifier():
             raise InvalidArgumentError(f"table must be an SQL identifier, got {table!r}")
@@ -55,6 +58,8 @@ class SQLiteBackend:
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open SQLite database {path!r}: {exc}") from exc
         try:
+            if wal and str(path) != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(_SCHEMA.format(table=table))
         except sqlite3.Error as exc:
             self._conn.close()
