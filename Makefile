@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m toolkit demo --out results/flagship
+	$(PY) -m toolkit run data/scenarios/flagship.toml --out results/flagship
 
 test: $(STAMP)
 	$(PY) -m pytest tests --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks

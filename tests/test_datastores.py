@@ -217,9 +217,7 @@ class DictStore:
         self.stats.writes += 1
         return True
 
-    def add_backup(
-        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int
-    ) -> bool:
+    def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         self.rows[(map_name, True, key)] = value
         return True
 
@@ -448,6 +446,9 @@ class TestPersistentContract:
             persistent.store.add(7, "k", "v", 0, 0)
         with pytest.raises(InvalidArgumentError, match="expiration_time"):
             persistent.store.add("m", "k", "v", -5, 0)
+        with pytest.raises(InvalidArgumentError, match="expiration_time"):
+            persistent.store.add("m", "k", "v", 2**63, 0)
+        assert persistent.store.pending_operation_count() == 0
 
     def test_stats_count_what_reached_the_backing_store(self, persistent: Harness) -> None:
         s, now = persistent.store, persistent.clock.now_millis()
@@ -640,9 +641,7 @@ def test_write_behind_stores_in_batches(wb_parts: Any) -> None:
 def test_write_behind_full_queue_refuses_and_changes_nothing(tmp_path: Path) -> None:
     clock = ManualClock(0)
     inner = SQLiteDataStore(tmp_path / "full.db", clock)
-    with WriteBehindDataStore(
-        inner, clock, 100, write_coalescing=False, queue_capacity=3
-    ) as wb:
+    with WriteBehindDataStore(inner, clock, 100, write_coalescing=False, queue_capacity=3) as wb:
         for i in range(3):
             wb.add("m", "k", i, 0, 0)
         snapshot = [(op.key, op.value, op.seq) for op in wb.queued()]
@@ -666,7 +665,10 @@ def test_write_behind_full_queue_refuses_and_changes_nothing(tmp_path: Path) -> 
 def test_write_behind_remove_all_is_all_or_nothing(tmp_path: Path) -> None:
     clock = ManualClock(0)
     with WriteBehindDataStore(
-        SQLiteDataStore(tmp_path / "ra.db", clock), clock, 0, write_coalescing=False,
+        SQLiteDataStore(tmp_path / "ra.db", clock),
+        clock,
+        0,
+        write_coalescing=False,
         queue_capacity=4,
     ) as wb:
         wb.add("m", "x", 1, 0, 0)
@@ -679,9 +681,7 @@ def test_write_behind_remove_all_is_all_or_nothing(tmp_path: Path) -> None:
 
 def test_coalescing_queue_is_not_bounded_by_capacity(tmp_path: Path) -> None:
     clock = ManualClock(0)
-    with WriteBehindDataStore(
-        SQLiteDataStore(tmp_path / "c.db", clock), clock, 0, queue_capacity=2
-    ) as wb:
+    with WriteBehindDataStore(SQLiteDataStore(tmp_path / "c.db", clock), clock, 0, queue_capacity=2) as wb:
         for i in range(5):
             wb.add("m", i, i, 0, 0)
         assert wb.pending_operation_count() == 5
@@ -756,7 +756,7 @@ def test_failed_coalesced_write_superseded_meanwhile_is_dropped(tmp_path: Path) 
         wb.add("m", "k", "first", 0, 0)
         wb.add("m", "other", "o", 0, 0)
         flaky.failures_left = 1
-        flaky.before = lambda: wb.add("m", "k", "second", 0, 5)  # arrives while in flight
+        flaky.before = lambda: None if wb.add("m", "k", "second", 0, 5) else None  # in flight
         assert wb.flush_due(10) == 0
         assert [op.value for op in wb.queued()] == ["o", "second"]
         assert wb.load("m", "k") == "second"
@@ -781,7 +781,10 @@ def test_listeners_hear_only_the_newest_primary_write(wb_parts: Any) -> None:
 def test_listener_is_not_called_when_a_newer_write_is_queued(tmp_path: Path) -> None:
     clock = ManualClock(0)
     with WriteBehindDataStore(
-        SQLiteDataStore(tmp_path / "l.db", clock), clock, 0, write_batch_size=1,
+        SQLiteDataStore(tmp_path / "l.db", clock),
+        clock,
+        0,
+        write_batch_size=1,
         write_coalescing=False,
     ) as wb:
         heard: list[Any] = []
@@ -864,12 +867,13 @@ def test_fallback_without_store_batch_uses_the_protocol() -> None:
 
 def test_write_behind_validates_its_arguments(tmp_path: Path) -> None:
     with SQLiteDataStore(tmp_path / "v.db") as inner:
-        for kwargs, match in [
+        cases: list[tuple[dict[str, Any], str]] = [
             ({"write_delay_millis": -1}, "write_delay_millis"),
             ({"write_batch_size": 0}, "write_batch_size"),
             ({"queue_capacity": 0}, "queue_capacity"),
             ({"write_coalescing": "yes"}, "write_coalescing"),
-        ]:
+        ]
+        for kwargs, match in cases:
             with pytest.raises(InvalidArgumentError, match=match):
                 WriteBehindDataStore(inner, None, **kwargs)
         wb = WriteBehindDataStore(inner, None, close_inner=False)
@@ -917,7 +921,7 @@ def test_flush_process_drives_write_behind_in_a_simulation(tmp_path: Path) -> No
         SQLiteDataStore(tmp_path / "sim.db", clock), clock, write_delay_millis=250
     ) as wb:
         stored_at: dict[Any, int] = {}
-        wb.add_stored_listener("m", lambda k, v, now: stored_at.setdefault(k, now))
+        wb.add_stored_listener("m", lambda k, v, now: None if stored_at.setdefault(k, now) else None)
 
         def writer(env: simpy.Environment) -> Any:
             for i in range(10):

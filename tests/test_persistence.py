@@ -21,13 +21,18 @@ from toolkit import (
     DefaultRecordStore,
     EventCounter,
     ExpiryPolicy,
+    LwwValue,
     ManualClock,
+    OrMapEntry,
+    OrMapValue,
+    OrTombstones,
     QueueFullError,
     Record,
     RecordMetadata,
     RecordStoreFactory,
     SizedValue,
     StorageConfig,
+    Timestamp,
     UnsupportedValueError,
 )
 from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
@@ -83,9 +88,7 @@ def test_write_through_put_is_stored_and_clean(sqlite: SQLiteDataStore, clock: M
     assert sqlite.stats.writes == 2 and sqlite.stats.write_batches == 2
 
 
-def test_read_through_loads_once_and_fires_on_load(
-    sqlite: SQLiteDataStore, clock: ManualClock
-) -> None:
+def test_read_through_loads_once_and_fires_on_load(sqlite: SQLiteDataStore, clock: ManualClock) -> None:
     sqlite.add("m", "k", [1, 2], 0, 0)
     store, counter = make_store(sqlite, clock)
     record = store.get("k")
@@ -130,9 +133,7 @@ def test_remove_of_a_key_not_in_memory_returns_the_stored_value(
     assert store.get("k") is None
 
 
-def test_ttl_is_stored_and_an_expired_row_is_not_loaded(
-    sqlite: SQLiteDataStore, clock: ManualClock
-) -> None:
+def test_ttl_is_stored_and_an_expired_row_is_not_loaded(sqlite: SQLiteDataStore, clock: ManualClock) -> None:
     store, counter = make_store(sqlite, clock)
     store.put("k", "v", ExpiryPolicy(ttl_millis=100))
     store.put("forever", "w")
@@ -266,6 +267,7 @@ def test_eviction_under_capacity_pressure_loses_nothing(
                 w.flush_due()
             assert store.size() <= 20
         assert counter.counts["evict"] > 500
+        assert w.stats.staged > 0  # dirty records left memory while their writes were queued
         for key in range(200):
             got = store.get(key)
             assert (got.value if got else None) == model.get(key)
@@ -274,6 +276,39 @@ def test_eviction_under_capacity_pressure_loses_nothing(
         assert dict(inner.load_all("m", range(200))) == model
         store.for_each(lambda k, r: None)
         assert not any(row["dirty"] for row in store.metadata_rows())
+
+
+def test_ttl_expired_queued_write_is_not_served(
+    wb: WriteBehindDataStore, sqlite: SQLiteDataStore, clock: ManualClock
+) -> None:
+    sqlite.add("m", "k", "old row", 0, 0)
+    store, counter = make_store(wb, clock)
+    store.put("k", "short-lived", ExpiryPolicy(ttl_millis=100))
+    clock.advance(101)
+    assert store.get("k") is None  # expired in memory ...
+    assert counter.counts["expire:ttl"] == 1
+    assert store.get("k") is None  # ... and not loaded back, neither from the queue nor the row
+    wb.hard_flush()
+    assert store.get("k") is None and counter.counts["load"] == 0
+
+
+def test_crdt_values_survive_a_restart(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "crdt.db"
+    lww = LwwValue({"name": "x"}, Timestamp(5, 1, "node-a"))
+    ormap = OrMapValue((OrMapEntry(1, "t1", Timestamp(1)), OrMapEntry((2, 3), "t2", Timestamp(2))))
+    tomb = OrTombstones(("t0",))
+    with SQLiteDataStore(path, clock) as db:
+        store, _ = make_store(db, clock)
+        for key, value in (("lww", lww), ("ormap", ormap), ("tomb", tomb)):
+            store.put(key, value, provenance=CallerProvenance.CRDT_MERGE)
+        store.put("sized", SizedValue(10_000, tag=3))
+    with SQLiteDataStore(path, clock) as db:
+        store, _ = make_store(db, clock)
+        assert store.get("lww").value == lww  # type: ignore[union-attr]
+        assert store.get("ormap").value == ormap  # type: ignore[union-attr]
+        assert store.get("tomb").value == tomb  # type: ignore[union-attr]
+        assert store.get("sized").value == SizedValue(10_000, tag=3)  # type: ignore[union-attr]
+        assert db.stats.keys_loaded == 4
 
 
 def test_clear_hands_dirty_records_to_the_queue(
@@ -288,13 +323,9 @@ def test_clear_hands_dirty_records_to_the_queue(
     assert sqlite.row_count("m") == 5
 
 
-def test_full_queue_refuses_put_and_remove_and_nothing_changes(
-    tmp_path: Path, clock: ManualClock
-) -> None:
+def test_full_queue_refuses_put_and_remove_and_nothing_changes(tmp_path: Path, clock: ManualClock) -> None:
     inner = SQLiteDataStore(tmp_path / "full.db", clock)
-    with WriteBehindDataStore(
-        inner, clock, 1_000, write_coalescing=False, queue_capacity=4
-    ) as w:
+    with WriteBehindDataStore(inner, clock, 1_000, write_coalescing=False, queue_capacity=4) as w:
         store, counter = make_store(w, clock)
         for i in range(4):
             store.put("k" if i % 2 else i, i)
@@ -381,7 +412,11 @@ def test_process_killed_after_acknowledged_writes_loses_nothing(tmp_path: Path, 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), kind],
-        capture_output=True, text=True, timeout=60, env=env, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=True,
     )
     assert out.stdout.strip() == "acknowledged"
     assert Path(str(path) + "-wal").exists()  # the commits are still in the write-ahead log
@@ -407,6 +442,6 @@ def test_benchmark_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str
         from benchmarks import bench_persistence
     finally:
         sys.path.remove(str(ROOT))
-    bench_persistence.main(["--ops", "2000", "--rounds", "1", "--dir", str(tmp_path)])
+    bench_persistence.main(["--ops", "1000", "--rounds", "1", "--dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "| write-behind" in out and "raw sqlite3" in out

@@ -6,7 +6,7 @@ Every public name is re-exported here; nothing else lives in this module.
 
 from .clocks import Clock, ManualClock, SimClock, SystemClock
 from .config import EvictionPolicy, ExpiryStrategy, StorageConfig
-from .datastores import DataStoreStats, MapDataStore, NullDataStore
+from .datastores import DataStoreStats, MapDataStore, NullDataStore, SQLiteDataStore, WriteBehindDataStore
 from .engine import FetchResult, HashMapStorage, IterationCursor, StorageEngine
 from .errors import (
     ConfigError,
@@ -39,7 +39,6 @@ from .records import (
     Timestamp,
     estimate_cost,
 )
-
 from .tables import metadata_frame
 
 __version__ = "0.1.0"
@@ -55,6 +54,8 @@ __all__ = [
     "MapDataStore",
     "NullDataStore",
     "DataStoreStats",
+    "SQLiteDataStore",
+    "WriteBehindDataStore",
     "StorageEngine",
     "HashMapStorage",
     "IterationCursor",

@@ -14,15 +14,22 @@ from typing import Any
 
 from .config import ExpiryStrategy
 from .engine import IterationCursor, StorageEngine
-from .records import ExpiryReason, RecordMetadata
+from .records import RecordMetadata
 
 __all__ = ["ExpiryIndex", "ScanExpiry", "CursorExpiry", "DeadlineExpiry", "make_expiry_index"]
-
-_NOT = ExpiryReason.NOT_EXPIRED
 
 
 def _budget(total: int, percentage: int) -> int:
     return math.ceil(total * percentage / 100)
+
+
+def _expired(md: RecordMetadata, now: int) -> bool:
+    """``md.expiry_reason(now) is not NOT_EXPIRED``, inlined: sweeps call it per entry."""
+    ttl = md.ttl_millis
+    idle = md.max_idle_millis
+    return bool(
+        (ttl and now - md.last_update_time > ttl) or (idle and now - md.last_access_time > idle)
+    )
 
 
 class ExpiryIndex:
@@ -55,18 +62,15 @@ class ExpiryIndex:
 
 
 class ScanExpiry(ExpiryIndex):
-    """The seed's sweep: check every entry, remove ``percentage``% of the expired ones.
+    """The seed's sweep: check every entry, remove ``ceil(percentage%)`` of the expired ones
+    (the first found).
 
-    Cost: O(n) per sweep whatever the percentage; no per-put bookkeeping.
+    Cost: O(n) time and a snapshot of n entries per sweep, whatever the percentage and however
+    few entries can expire; nothing per put.
     """
 
     def collect(self, percentage: int, now: int) -> list[Any]:
-        expired = [
-            key
-            for key, rec in self.engine.snapshot_iter()
-            if (rec.metadata.ttl_millis or rec.metadata.max_idle_millis)
-            and rec.metadata.expiry_reason(now) is not _NOT
-        ]
+        expired = [key for key, rec in self.engine.snapshot_iter() if _expired(rec.metadata, now)]
         return expired[: _budget(len(expired), percentage)]
 
 
@@ -74,11 +78,20 @@ class CursorExpiry(ExpiryIndex):
     """A resumable cursor over the expirable entries (Hazelcast's ClearExpiredRecordsTask,
     Redis 6's active expire cycle over its ``expires`` dict).
 
-    Each sweep examines ``percentage``% of the expirable entries from where the last one
-    stopped, wrapping around. While every entry of the store can expire (a store-wide TTL), the
-    cursor pages the engine itself and costs no memory per entry; the first entry without
-    expiry switches it, once, to a dense index of the expirable keys, so live entries without
-    expiry are never visited. Cost: O(examined) per sweep, O(1) per put.
+    Each sweep examines ``ceil(percentage% of m)`` entries, m being how many can expire now,
+    continuing from where the last sweep stopped and wrapping around. While every entry of
+    the store can expire (a store-wide TTL) the cursor pages the engine itself and costs no
+    memory per entry; the first entry without expiry switches it, once (O(n)), to a dense
+    index of the expirable keys, so entries without expiry are never visited.
+
+    The cursor walks its dense array from the top down. Removing a key fills its slot with
+    the array's last key, which is always one already examined in the current cycle, so
+    removals never hide an unexamined key: one cycle (about ``100 / percentage`` sweeps)
+    examines every entry present throughout it, and removes all of those expired when
+    examined. An entry added during a cycle is first examined in the next one.
+
+    Cost: O(examined) = O(percentage% of m) per sweep, whatever the number of entries
+    without expiry; O(1) per put and remove (amortized).
     """
 
     tracking = True
@@ -88,11 +101,11 @@ class CursorExpiry(ExpiryIndex):
         self.indexed = False
         self.keys: list[Hashable] = []
         self.pos: dict[Hashable, int] = {}
-        self.cursor = 0
+        self.hi = 0  # positions [0, hi) are not yet examined in this cycle; 0: cycle over
 
     def _build_index(self) -> None:
         self.indexed = True
-        self.cursor = 0
+        self.hi = 0
         for key, rec in self.engine.snapshot_iter():
             md = rec.metadata
             if (md.ttl_millis or md.max_idle_millis) and key not in self.pos:
@@ -126,7 +139,30 @@ class CursorExpiry(ExpiryIndex):
         self.indexed = False
         self.keys.clear()
         self.pos.clear()
-        self.cursor = 0
+        self.hi = 0
+
+    def _plan(self, m: int, percentage: int) -> tuple[list[tuple[int, int]], int]:
+        """The position ranges ``[lo, hi)`` this sweep examines, and how many of them belong
+        to a new cycle (examined at the top of the array after wrapping around)."""
+        budget = min(m, _budget(m, percentage))
+        hi = self.hi if 0 < self.hi <= m else m
+        lo = hi - budget
+        if lo >= 0:
+            return [(lo, hi)], 0
+        wrapped = -lo  # <= m - hi, since budget <= m
+        return [(0, hi), (m - wrapped, m)], wrapped
+
+    def _advance(self, ranges: list[tuple[int, int]], wrapped: int, m: int, removed: int) -> None:
+        """Where the next sweep resumes, once the store has removed the ``removed`` keys.
+
+        Without a wrap the unexamined part ``[0, lo)`` is untouched by the removals (the
+        keys that fill holes come from the top, all examined). After a wrap the new cycle's
+        unexamined part is ``[0, m - wrapped)``, clipped to the shrunken array.
+        """
+        if wrapped:
+            self.hi = min(m - wrapped, m - removed)
+        else:
+            self.hi = ranges[0][0]
 
     def collect(self, percentage: int, now: int) -> list[Any]:
         if not self.indexed:
@@ -135,41 +171,30 @@ class CursorExpiry(ExpiryIndex):
         m = len(keys)
         if m == 0:
             return []
-        budget = min(m, _budget(m, percentage))
-        start = self.cursor % m
+        ranges, wrapped = self._plan(m, percentage)
         get = self.engine.get
         out = []
-        for i in range(start, start + budget):
-            key = keys[i % m]
-            rec = get(key)
-            if rec is not None and rec.metadata.expiry_reason(now) is not _NOT:
-                out.append(key)
-        # Removing the expired keys swaps later keys into their places; moving the cursor back
-        # by the number removed keeps the sweep from skipping them.
-        self.cursor = (start + budget - len(out)) % max(1, m - len(out))
+        for lo, hi in ranges:
+            for key in keys[lo:hi]:
+                rec = get(key)
+                if rec is not None and _expired(rec.metadata, now):
+                    out.append(key)
+        self._advance(ranges, wrapped, m, len(out))
         return out
 
     def _collect_from_engine(self, percentage: int, now: int) -> list[Any]:
+        """The same walk over the engine's own positions (``IterationCursor.state``)."""
         engine = self.engine
-        n = engine.len()
-        if n == 0:
+        m = engine.len()
+        if m == 0:
             return []
-        budget = min(n, _budget(n, percentage))
-        start = self.cursor % n
+        ranges, wrapped = self._plan(m, percentage)
         out = []
-        position = start
-        remaining = budget
-        while remaining > 0:
-            page = engine.fetch_entries(IterationCursor(position, False), remaining)
-            for key, rec in page.items:
-                md = rec.metadata
-                if (md.ttl_millis or md.max_idle_millis) and md.expiry_reason(now) is not _NOT:
-                    out.append(key)
-            remaining -= len(page.items)
-            position += len(page.items)
-            if page.next_cursor.finished or not page.items:
-                position = 0
-        self.cursor = (start + budget - len(out)) % max(1, n - len(out))
+        for lo, hi in ranges:
+            if hi > lo:
+                page = engine.fetch_entries(IterationCursor(lo, False), hi - lo)
+                out.extend(key for key, rec in page.items if _expired(rec.metadata, now))
+        self._advance(ranges, wrapped, m, len(out))
         return out
 
     def expirable_keys(self) -> Iterator[Any]:
@@ -181,11 +206,19 @@ class CursorExpiry(ExpiryIndex):
 class DeadlineExpiry(ExpiryIndex):
     """A deadline heap with lazy invalidation.
 
-    A key is scheduled at its expiry deadline when written; an idle deadline pushed later by
-    reads is found when the key reaches the top of the heap and is re-scheduled then. A sweep
-    pops only entries whose deadline has passed, so removing K expired entries costs
-    O(K log n) and never visits live ones. At most ``percentage``% of the expirable entries are
-    removed per sweep. Stale heap entries are compacted away when they outnumber live ones.
+    A key is scheduled at its expiry deadline when written (a re-put with an earlier
+    deadline pushes a new heap entry; a later one is found lazily). Reads that push an idle
+    deadline later change nothing here: when the old deadline comes up, the key is found
+    live and re-scheduled then. A sweep pops heap entries whose deadline has passed and
+    removes at most ``percentage``% of the scheduled (expirable) keys.
+
+    Cost of a sweep that removes K expired entries: O((K + R + S) log h), h the heap size,
+    where R counts keys re-scheduled because reads extended their idle deadline and S stale
+    heap entries (removed or re-put keys) whose deadline has passed; R and S are each paid
+    once per heap entry, so over time a sweep costs O(K log h) amortized. It never visits a
+    key whose scheduled deadline is still ahead. Per put: O(log h) when the deadline moves
+    earlier or the key is new, else O(1). Stale heap entries are compacted away (O(h)) when
+    they outnumber scheduled keys, so h stays O(expirable entries).
     """
 
     tracking = True
@@ -222,6 +255,9 @@ class DeadlineExpiry(ExpiryIndex):
         self.scheduled.clear()
 
     def collect(self, percentage: int, now: int) -> list[Any]:
+        """Expired keys, earliest deadline first. A collected key is unscheduled at once
+        (the store removes it next), so a second heap entry with the same deadline (a key
+        removed and put again) is seen as stale and never counted twice."""
         limit = _budget(len(self.scheduled), percentage)
         heap = self.heap
         scheduled = self.scheduled
@@ -230,7 +266,7 @@ class DeadlineExpiry(ExpiryIndex):
         while heap and heap[0][0] < now and len(out) < limit:
             deadline, _, key = heapq.heappop(heap)
             if scheduled.get(key) != deadline:
-                continue  # stale: removed, or re-scheduled earlier
+                continue  # stale: removed, collected, or re-scheduled earlier
             rec = get(key)
             actual = rec.metadata.expiry_deadline() if rec is not None else None
             if actual is None:
@@ -240,6 +276,7 @@ class DeadlineExpiry(ExpiryIndex):
                 self._seq += 1
                 heapq.heappush(heap, (actual, self._seq, key))
             else:
+                del scheduled[key]
                 out.append(key)
         return out
 

@@ -749,4 +749,9 @@ def _check_page(cursor: IterationCursor, size: int) -> None:
 
 
 def _is_expired(md: RecordMetadata, now: int) -> bool:
-    return bool(md.ttl_millis or md.max_idle_millis) and md.expiry_reason(now) is not _NOT
+    # Same rule as RecordMetadata.expiry_reason, inlined: iteration calls this per entry.
+    ttl = md.ttl_millis
+    idle = md.max_idle_millis
+    return bool(
+        (ttl and now - md.last_update_time > ttl) or (idle and now - md.last_access_time > idle)
+    )

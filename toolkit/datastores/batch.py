@@ -6,7 +6,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["StoreOp", "BatchStore"]
+from ..errors import InvalidArgumentError, check_non_negative_int
+
+__all__ = ["StoreOp", "BatchStore", "MAX_MILLIS", "check_millis"]
+
+#: The largest time (ms) a backing store keeps: SQLite's largest INTEGER.
+MAX_MILLIS: int = 2**63 - 1
+
+
+def check_millis(name: str, value: object) -> int:
+    """Return ``value`` if it is an int time in 0..:data:`MAX_MILLIS`; raise
+    :class:`~toolkit.errors.InvalidArgumentError` naming it otherwise."""
+    check_non_negative_int(name, value)
+    assert isinstance(value, int)
+    if value > MAX_MILLIS:
+        raise InvalidArgumentError(f"{name} must be <= {MAX_MILLIS}, got {value!r}")
+    return value
 
 
 class StoreOp:

@@ -73,9 +73,33 @@ SUPPORTED_TYPES: tuple[type, ...] = (
 _SUPPORTED_NAMES = ", ".join(t.__name__ for t in SUPPORTED_TYPES)
 
 # Cycles and depth are checked before encoding (MAX_DEPTH), so the encoder need not.
-_dumps = json.JSONEncoder(
+_py_dumps = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True, check_circular=False
 ).encode
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _no_default(obj: Any) -> Any:
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+# The C encoder behind json.dumps, built once (JSONEncoder.encode rebuilds it per call).
+_c_encode = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        None, _no_default, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, False
+    )
+)
+
+
+def _dumps(obj: Any) -> str:
+    """Compact, key-sorted JSON of a plain JSON tree."""
+    if _c_encode is None:  # pragma: no cover - CPython always has the C encoder
+        return _py_dumps(obj)
+    return "".join(_c_encode(obj, 0))
+
+
 _isfinite = math.isfinite
 _encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
@@ -150,25 +174,30 @@ def _tree(v: Any, depth: int) -> Any:
     raise _Unsupported(v, f"type {t.__name__} has no canonical encoding")
 
 
+_PLAIN_SCALARS = frozenset((str, int, bool, type(None)))
+
+
 def _plain(v: Any, depth: int) -> bool:
     """Whether ``v`` is plain JSON (encodable as it is, with no tagged objects)."""
     t = type(v)
-    if t is str or t is int or t is bool or v is None:
+    if t in _PLAIN_SCALARS:
         return True
     if t is float:
         return _isfinite(v)
     if depth >= MAX_DEPTH:
         return False
-    if t is list:
-        d = depth + 1
-        for x in v:
-            if not _plain(x, d):
+    d = depth + 1
+    scalars = _PLAIN_SCALARS
+    if t is dict:
+        for k, x in v.items():
+            if type(k) is not str or k[:1] == "$":
+                return False
+            if type(x) not in scalars and not _plain(x, d):
                 return False
         return True
-    if t is dict:
-        d = depth + 1
-        for k, x in v.items():
-            if type(k) is not str or k[:1] == "$" or not _plain(x, d):
+    if t is list:
+        for x in v:
+            if type(x) not in scalars and not _plain(x, d):
                 return False
         return True
     return False

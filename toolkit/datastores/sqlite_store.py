@@ -10,8 +10,9 @@ from typing import Any
 
 from ..clocks import Clock, SystemClock
 from ..errors import DataStoreError, InvalidArgumentError, check_non_negative_int
+from ..records import SizedValue
 from .base import DataStoreStats, StoredListener
-from .batch import StoreOp
+from .batch import MAX_MILLIS, StoreOp, check_millis
 from .codec import check_value, decode_value, encode_key, encode_value, encoded_size
 
 __all__ = ["SQLiteDataStore", "SYNCHRONOUS_MODES"]
@@ -105,8 +106,7 @@ class SQLiteDataStore:
         if version not in (0, _SCHEMA_VERSION):
             conn.close()
             raise DataStoreError(
-                f"SQLite database {self.path!r} has schema version {version}, "
-                f"expected {_SCHEMA_VERSION}"
+                f"SQLite database {self.path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
             )
         self._conn: sqlite3.Connection | None = conn
         self._put_sql = {
@@ -114,9 +114,7 @@ class SQLiteDataStore:
             " VALUES (?, ?, ?, ?, ?)"
             for b, t in _TABLES.items()
         }
-        self._del_sql = {
-            b: f"DELETE FROM {t} WHERE map_name = ? AND key = ?" for b, t in _TABLES.items()
-        }
+        self._del_sql = {b: f"DELETE FROM {t} WHERE map_name = ? AND key = ?" for b, t in _TABLES.items()}
         self._get_sql = {
             b: f"SELECT value FROM {t} WHERE map_name = ? AND key = ?"
             " AND (expiration_time = 0 OR expiration_time >= ?)"
@@ -131,13 +129,13 @@ class SQLiteDataStore:
             raise DataStoreError(f"SQLiteDataStore({self.path!r}) is closed")
         return conn
 
-    def _write(self, sql: str, params: tuple[Any, ...], what: str) -> None:
+    def _write(self, sql: str, params: tuple[Any, ...], what: str, map_name: str, key: Any) -> None:
         with self._lock:
             conn = self._connection()
             try:
                 conn.execute(sql, params)
             except sqlite3.Error as err:
-                raise DataStoreError(f"SQLite {what} failed: {err}") from err
+                raise DataStoreError(f"SQLite {what} of map {map_name!r} key {key!r} failed: {err}") from err
 
     def _transaction(self, steps: list[tuple[str, list[tuple[Any, ...]]]], what: str) -> None:
         """Run ``executemany`` steps in one transaction, all or nothing."""
@@ -163,21 +161,22 @@ class SQLiteDataStore:
 
     # --- writes -------------------------------------------------------------------------
 
-    def _add(
-        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int, backup: bool
-    ) -> bool:
+    def _add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int, backup: bool) -> bool:
         self._check_map(map_name)
         if value is None:
             raise InvalidArgumentError(f"value must not be None (key {key!r}); use remove()")
         ek = encode_key(key)
         ev = encode_value(value)
-        if type(expiration_time) is not int or expiration_time < 0:
-            check_non_negative_int("expiration_time", expiration_time)
-        self._write(
-            self._put_sql[backup],
-            (map_name, ek, ev, expiration_time, now),
-            f"write of map {map_name!r} key {key!r}",
-        )
+        if type(expiration_time) is not int or not 0 <= expiration_time <= MAX_MILLIS:
+            check_millis("expiration_time", expiration_time)
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                self._connection()
+            try:
+                conn.execute(self._put_sql[backup], (map_name, ek, ev, expiration_time, now))  # type: ignore[union-attr]
+            except sqlite3.Error as err:
+                raise DataStoreError(f"SQLite write of map {map_name!r} key {key!r} failed: {err}") from err
         st = self.stats
         st.writes += 1
         st.write_batches += 1
@@ -194,9 +193,7 @@ class SQLiteDataStore:
         """
         return self._add(map_name, key, value, expiration_time, now, False)
 
-    def add_backup(
-        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int
-    ) -> bool:
+    def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, into the backup rows (kept apart from primaries)."""
         return self._add(map_name, key, value, expiration_time, now, True)
 
@@ -206,9 +203,7 @@ class SQLiteDataStore:
             ek = encode_key(key)
         except InvalidArgumentError:
             return True  # a key that cannot be encoded was never stored
-        self._write(
-            self._del_sql[backup], (map_name, ek), f"delete of map {map_name!r} key {key!r}"
-        )
+        self._write(self._del_sql[backup], (map_name, ek), "delete", map_name, key)
         self.stats.deletes += 1
         self.stats.write_batches += 1
         return True
@@ -232,9 +227,7 @@ class SQLiteDataStore:
                 continue
         if not rows:
             return
-        self._transaction(
-            [(self._del_sql[False], rows)], f"delete of {len(rows)} keys of {map_name!r}"
-        )
+        self._transaction([(self._del_sql[False], rows)], f"delete of {len(rows)} keys of {map_name!r}")
         self.stats.deletes += len(rows)
         self.stats.write_batches += 1
 
@@ -246,26 +239,30 @@ class SQLiteDataStore:
         database fails; ``stats.failures`` counts the latter.
         """
         steps: list[tuple[str, list[tuple[Any, ...]]]] = []
-        last: tuple[bool, bool] | None = None
+        rows: list[tuple[Any, ...]] = []
+        last = -1
         writes = deletes = nbytes = 0
+        put_sql, del_sql = self._put_sql, self._del_sql
         for op in ops:
-            self._check_map(op.map_name)
+            map_name = op.map_name
+            if type(map_name) is not str:
+                self._check_map(map_name)
             ek = encode_key(op.key)
-            kind = (op.value is None, op.is_backup)
-            if kind != last:
-                sql = (
-                    self._del_sql[op.is_backup] if op.value is None else self._put_sql[op.is_backup]
-                )
-                steps.append((sql, []))
+            value = op.value
+            backup = bool(op.is_backup)
+            kind = (2 if value is None else 0) + backup
+            if kind != last:  # consecutive operations of one kind share one executemany
+                rows = []
+                steps.append((del_sql[backup] if value is None else put_sql[backup], rows))
                 last = kind
-            if op.value is None:
-                steps[-1][1].append((op.map_name, ek))
+            if value is None:
+                rows.append((map_name, ek))
                 deletes += 1
             else:
-                ev = encode_value(op.value)
-                steps[-1][1].append((op.map_name, ek, ev, op.expiration_time, now))
+                ev = encode_value(value)
+                rows.append((map_name, ek, ev, op.expiration_time, now))
                 writes += 1
-                nbytes += encoded_size(op.value, ev)
+                nbytes += value.nbytes if type(value) is SizedValue else len(ev)
         if not steps:
             return
         try:
@@ -293,9 +290,7 @@ class SQLiteDataStore:
             try:
                 row = conn.execute(self._get_sql[backup], (map_name, ek, now)).fetchone()
             except sqlite3.Error as err:
-                raise DataStoreError(
-                    f"SQLite load of map {map_name!r} key {key!r} failed: {err}"
-                ) from err
+                raise DataStoreError(f"SQLite load of map {map_name!r} key {key!r} failed: {err}") from err
         self.stats.loads += 1
         if row is None:
             return None
@@ -354,9 +349,7 @@ class SQLiteDataStore:
             if map_name is None:
                 return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             return int(
-                conn.execute(
-                    f"SELECT COUNT(*) FROM {table} WHERE map_name = ?", (map_name,)
-                ).fetchone()[0]
+                conn.execute(f"SELECT COUNT(*) FROM {table} WHERE map_name = ?", (map_name,)).fetchone()[0]
             )
 
     def purge_expired(self, now: int | None = None) -> int:

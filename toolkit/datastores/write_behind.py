@@ -17,7 +17,7 @@ from ..errors import (
     check_non_negative_int,
 )
 from .base import DataStoreStats, MapDataStore, StoredListener
-from .batch import StoreOp
+from .batch import MAX_MILLIS, StoreOp, check_millis
 
 __all__ = ["WriteBehindDataStore", "flush_process"]
 
@@ -126,16 +126,22 @@ class WriteBehindDataStore:
         bounded: bool = True,
     ) -> None:
         """Queue one operation (lock held by the caller)."""
-        self._seq += 1
+        self._seq = seq = self._seq + 1
         qk = (map_name, backup, key)
         if self.write_coalescing:
             queue = self._coalesced
-            old = queue.get(qk)
-            due = old.due if old is not None else now + self.write_delay_millis
-            op = StoreOp(map_name, key, value, expiration_time, backup, due, self._seq)
-            queue[qk] = op  # an existing key keeps its place
-            if old is not None:
+            op = queue.get(qk)
+            if op is not None:
+                # Coalesce into the waiting operation: it keeps its place and due time. (It is
+                # not in flight: a batch being stored has left the queue.)
+                op.value = value
+                op.expiration_time = expiration_time
+                op.seq = seq
                 self.stats.coalesced += 1
+                self.stats.queued += 1
+                return
+            op = StoreOp(map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq)
+            queue[qk] = op
         else:
             if bounded:
                 self._check_room(1, key)
@@ -175,21 +181,28 @@ class WriteBehindDataStore:
             self._check_key(key)
         if value is not None:
             self._check_value(value)
-        if type(expiration_time) is not int or expiration_time < 0:
-            check_non_negative_int("expiration_time", expiration_time)
+        if type(expiration_time) is not int or not 0 <= expiration_time <= MAX_MILLIS:
+            check_millis("expiration_time", expiration_time)
 
     def _open(self) -> None:
         if self._closed:
             raise DataStoreError(f"{self!r} is closed")
 
-    def _add(
-        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int, backup: bool
-    ) -> bool:
+    def _add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int, backup: bool) -> bool:
         if value is None:
             raise InvalidArgumentError(f"value must not be None (key {key!r}); use remove()")
-        self._validate(map_name, key, value, expiration_time)
+        tk = type(key)
+        if (
+            (tk is not str and tk is not int)
+            or type(map_name) is not str
+            or type(expiration_time) is not int
+            or not 0 <= expiration_time <= MAX_MILLIS
+        ):
+            self._validate(map_name, key, None, expiration_time)
+        self._check_value(value)
         with self._lock:
-            self._open()
+            if self._closed:
+                self._open()
             self._enqueue(map_name, key, value, expiration_time, now, backup)
         return False
 
@@ -203,9 +216,7 @@ class WriteBehindDataStore:
         """
         return self._add(map_name, key, value, expiration_time, now, False)
 
-    def add_backup(
-        self, map_name: str, key: Any, value: Any, expiration_time: int, now: int
-    ) -> bool:
+    def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, for a backup row."""
         return self._add(map_name, key, value, expiration_time, now, True)
 
@@ -333,13 +344,14 @@ class WriteBehindDataStore:
         with self._lock:
             if self.write_coalescing:
                 queue = self._coalesced
+                pop, append = queue.popitem, batch.append
                 while queue and len(batch) < size:
-                    qk = next(iter(queue))
-                    op = queue[qk]
+                    qk, op = pop(last=False)
                     if not everything and op.due > now:
+                        queue[qk] = op  # not due: back to the front
+                        queue.move_to_end(qk, last=False)
                         break
-                    del queue[qk]
-                    batch.append(op)
+                    append(op)
             else:
                 fifo = self._fifo
                 while fifo and len(batch) < size and (everything or fifo[0].due <= now):
@@ -378,17 +390,18 @@ class WriteBehindDataStore:
             st = self.stats
             st.write_batches += 1
             st.bytes_written += getattr(inner_stats, "bytes_written", 0) - bytes_before
-            done: set[_QKey] = set()
+            deletes = sum(1 for op in batch if op.value is None)
+            st.deletes += deletes
+            st.writes += len(batch) - deletes
             newest = self._newest
-            for op in reversed(batch):
-                if op.value is None:
-                    st.deletes += 1
-                else:
-                    st.writes += 1
+            done: set[_QKey] = set()
+            unique = self.write_coalescing  # then a batch holds each key at most once
+            for op in reversed(batch):  # the last operation of a key in the batch decides
                 qk = (op.map_name, op.is_backup, op.key)
-                if qk in done:
-                    continue
-                done.add(qk)
+                if not unique:
+                    if qk in done:
+                        continue
+                    done.add(qk)
                 if newest.get(qk) is op:
                     del newest[qk]
                     if op.value is not None and not op.is_backup:

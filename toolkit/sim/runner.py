@@ -129,6 +129,8 @@ class _Simulation:
     def __init__(self, scenario: Scenario, record_operations: bool, trace: Trace | None) -> None:
         self.scenario = scenario
         w = scenario.workload
+        if w.arrival.kind == "trace" and trace is None:
+            trace = read_trace(w.arrival.trace)
         self.env = simpy.Environment()
         self.clock = MillisSimClock(self.env)
         store_seq, request_seq = seed_sequences(w.seed)
@@ -149,14 +151,15 @@ class _Simulation:
         self.store = RecordStoreFactory(config, self.ds, [self.recorder], self.clock).create(
             scenario.name, 0
         )
-        if w.arrival.kind == "trace" and trace is None:
-            trace = read_trace(w.arrival.trace)
         self.streams = client_streams(w, request_seq, trace)
         self.operations: list[OperationRecord] | None = [] if record_operations else None
         self._policies: dict[tuple[int, int], ExpiryPolicy] = {}
         self._values: dict[int, SizedValue] = {}
         self._tags = itertools.count(1)
         self._last_sample = -1
+        shifting = w.keys.kind == "shifting_hotset" and w.arrival.kind != "trace"
+        #: the hot set moves every this many ms (0: keys are used as drawn)
+        self.shift_every_ms = w.keys.shift_every_ms if shifting else 0
 
     # --- values and expiry policies --------------------------------------------------------
 
@@ -176,15 +179,27 @@ class _Simulation:
         return [policy(t, i) for t, i in zip(ttls, idles, strict=False)]
 
     def _value(self, nbytes: int) -> SizedValue:
-        """A placeholder of ``nbytes``: shared per size without a data store (identity does
-        not matter there), a new tagged one per write otherwise (write-behind tells writes
-        apart by identity)."""
-        if self.ds_null:
-            v = self._values.get(nbytes)
-            if v is None:
-                v = self._values[nbytes] = SizedValue(nbytes, 0)
-            return v
+        """A new placeholder of ``nbytes`` bytes, tagged with a write counter: with a data
+        store each write needs its own object (write-behind tells writes apart by identity)."""
         return SizedValue(nbytes, next(self._tags))
+
+    def _shared_values(self, sizes: Iterable[int]) -> Iterable[SizedValue]:
+        """Placeholders for a block of sizes, one shared object per size: without a data
+        store nothing tells two writes' values apart, so they need not be distinct."""
+        cache = self._values
+        if isinstance(sizes, itertools.repeat):
+            n = next(iter(sizes))
+            v = cache.get(n)
+            if v is None:
+                v = cache[n] = SizedValue(n, 0)
+            return itertools.repeat(v)
+        out = []
+        for n in sizes:
+            v = cache.get(n)
+            if v is None:
+                v = cache[n] = SizedValue(n, 0)
+            out.append(v)
+        return out
 
     # --- client processes --------------------------------------------------------------------
 
@@ -198,30 +213,32 @@ class _Simulation:
         put = store.put
         out = self.recorder.outcomes.append
         fill = self.scenario.workload.write_on_miss
-        miss = OUTCOME_MISS_FILL if fill else OUTCOME_MISS
+        hit_code = OUTCOME_HIT
+        miss_code = OUTCOME_MISS_FILL if fill else OUTCOME_MISS
+        write_code = OUTCOME_WRITE
         kp = self.scenario.workload.keys
-        shift_every = kp.shift_every_ms if kp.kind == "shifting_hotset" else 0
+        shift_every = self.shift_every_ms
         hot = kp.hot_count
         count = kp.key_count
-        value = self._value
         for block in stream:
             policies = self._policies_of(block.ttls, block.idles)
-            for gap, key, is_read, nbytes, policy in zip(
-                block.gaps, block.keys, block.reads, block.values, policies, strict=False
+            values = self._shared_values(block.values)
+            for gap, key, is_read, value, policy in zip(
+                block.gaps, block.keys, block.reads, values, policies, strict=False
             ):
                 yield timeout(gap)
                 if shift_every:
                     key = (key + int(env.now // shift_every) * hot) % count
                 if is_read:
                     if get(key, True) is not None:
-                        out(OUTCOME_HIT)
+                        out(hit_code)
                     else:
                         if fill:
-                            put(key, value(nbytes), policy)
-                        out(miss)
+                            put(key, value, policy)
+                        out(miss_code)
                 else:
-                    put(key, value(nbytes), policy)
-                    out(OUTCOME_WRITE)
+                    put(key, value, policy)
+                    out(write_code)
 
     def _client(self, stream: RequestStream | TraceStream) -> Generator[Any, Any, None]:
         """A client in the general case: charges data-store work, closed loop, records."""
@@ -239,7 +256,7 @@ class _Simulation:
         fill = w.write_on_miss
         closed = w.arrival.closed_loop
         kp = w.keys
-        shift_every = kp.shift_every_ms if kp.kind == "shifting_hotset" else 0
+        shift_every = self.shift_every_ms
         hot = kp.hot_count
         count = kp.key_count
         value = self._value

@@ -133,6 +133,12 @@ def sweep(
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ScenarioError("jobs", f"must be an integer >= 1, got {jobs!r}")
+    if isinstance(executor, str) and executor not in EXECUTORS and ":" not in executor:
+        raise ScenarioError(
+            "executor",
+            f"must be one of {', '.join(EXECUTORS)} or a Dask scheduler address "
+            f"(tcp://host:8786), got {executor!r}",
+        )
     points = grid_points(grid)
     for point in points:
         scenario.with_overrides(point)

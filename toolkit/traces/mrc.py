@@ -51,9 +51,7 @@ MRC_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _earlier_greater(
-    values: np.ndarray, weights: np.ndarray | None = None, bar: Any = None
-) -> np.ndarray:
+def _earlier_greater(values: np.ndarray, weights: np.ndarray | None = None, bar: Any = None) -> np.ndarray:
     """For each ``i``: how many ``k < i`` have ``values[k] > values[i]`` (or the sum of their
     ``weights``). ``values`` are non-negative integers.
 
@@ -66,11 +64,14 @@ def _earlier_greater(
     out = np.zeros(n, dtype=np.int64)
     if n == 0:
         return out
-    cur = np.asarray(values, dtype=np.int64)
-    if cur.min() < 0:
+    values = np.asarray(values)
+    if values.min() < 0:
         raise InvalidArgumentError("values must be non-negative")
-    order = np.arange(n, dtype=np.int64)
-    pos = np.arange(n, dtype=np.int64)
+    # 32-bit positions halve the memory traffic when they fit.
+    idx_type = np.int32 if n < 2**31 - 1 and values.max() < 2**31 - 1 else np.int64
+    cur: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = values.astype(idx_type)
+    order = np.arange(n, dtype=idx_type)
+    pos = np.arange(n, dtype=idx_type)
     w = None if weights is None else np.asarray(weights, dtype=np.int64)
     new_group = np.empty(n, dtype=bool)
     new_group[0] = True
@@ -78,9 +79,13 @@ def _earlier_greater(
         ones = ((cur >> b) & 1).astype(bool)
         group = cur >> (b + 1)
         np.not_equal(group[1:], group[:-1], out=new_group[1:])
-        contrib = ones.astype(np.int64) if w is None else np.where(ones, w, 0)
-        before = np.cumsum(contrib)
-        before -= contrib
+        if w is None:
+            before = np.cumsum(ones, dtype=np.int64)
+            before -= ones
+        else:
+            contrib = np.where(ones, w, 0)
+            before = np.cumsum(contrib)
+            before -= contrib
         start = np.maximum.accumulate(np.where(new_group, pos, 0))
         before -= before[start]
         zeros = ~ones
@@ -119,9 +124,7 @@ def stack_distances(keys: np.ndarray, progress: bool | None = None) -> np.ndarra
     return dist
 
 
-def byte_stack_distances(
-    keys: np.ndarray, sizes: np.ndarray, progress: bool | None = None
-) -> np.ndarray:
+def byte_stack_distances(keys: np.ndarray, sizes: np.ndarray, progress: bool | None = None) -> np.ndarray:
     """LRU stack distance in bytes of every request: the bytes of the distinct other keys
     requested since the previous request of the same key (each at its latest size) plus the
     key's own size at that previous request; -1 for a first request.
@@ -165,9 +168,7 @@ def default_capacities(largest: int, points: int = 20) -> np.ndarray:
 def _check_capacities(capacities: Any) -> np.ndarray:
     caps = np.asarray(capacities)
     if caps.ndim != 1 or len(caps) == 0 or not np.issubdtype(caps.dtype, np.integer):
-        raise InvalidArgumentError(
-            f"capacities must be a non-empty sequence of ints, got {capacities!r}"
-        )
+        raise InvalidArgumentError(f"capacities must be a non-empty sequence of ints, got {capacities!r}")
     if (caps < 1).any():
         raise InvalidArgumentError(f"capacities must all be >= 1, got {capacities!r}")
     return np.unique(caps.astype(np.int64))
@@ -196,8 +197,10 @@ def _stack_frame(
     order = np.argsort(d[reused], kind="stable")
     d_sorted = d[reused][order]
     s_cum = np.concatenate(([0], np.cumsum(s[reused][order])))
-    side = "left" if by == "objects" else "right"
-    n_hits = np.searchsorted(d_sorted, capacities, side=side)
+    if by == "objects":
+        n_hits = np.searchsorted(d_sorted, capacities, side="left")
+    else:
+        n_hits = np.searchsorted(d_sorted, capacities, side="right")
     hit_bytes = s_cum[n_hits]
     n_reads = int(reads.sum())
     read_bytes = int(s.sum())
@@ -311,9 +314,7 @@ def plot_mrc(
     label of a single-policy frame.
     """
     if column not in ("miss_ratio", "byte_miss_ratio"):
-        raise InvalidArgumentError(
-            f"column must be 'miss_ratio' or 'byte_miss_ratio', got {column!r}"
-        )
+        raise InvalidArgumentError(f"column must be 'miss_ratio' or 'byte_miss_ratio', got {column!r}")
     missing = {"capacity", column}.difference(df.columns)
     if missing:
         raise InvalidArgumentError(f"frame lacks columns {sorted(missing)}")

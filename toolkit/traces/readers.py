@@ -165,14 +165,16 @@ class OracleGeneralReader:
         """Arrays of :data:`REQUEST_DTYPE`, at most ``chunk_size`` requests each."""
         for raw in self.raw_chunks():
             out = np.empty(len(raw), dtype=REQUEST_DTYPE)
-            out["time_ms"] = raw["clock_time"]
-            out["time_ms"] *= 1000
+            np.multiply(raw["clock_time"], 1000, out=out["time_ms"], casting="unsafe")
             out["key"] = raw["obj_id"]
             out["size"] = raw["obj_size"]
             out["op"] = Op.READ
             out["ttl_ms"] = 0
             nxt = raw["next_access_vtime"]
-            out["next_access"] = np.where((nxt < 0) | (nxt == _INT64_MAX), -1, nxt)
+            out["next_access"] = nxt
+            none = nxt < 0
+            none |= nxt == _INT64_MAX
+            np.copyto(out["next_access"], -1, where=none)
             yield out
 
     def __repr__(self) -> str:
@@ -220,9 +222,7 @@ def _non_negative_int(text: str, what: str, source: str, line: int, limit: int) 
     except ValueError:
         value = -1
     if not 0 <= value <= limit:
-        raise TraceFormatError(
-            f"{what} must be an integer in 0..{limit}, got {text!r}", source, line
-        )
+        raise TraceFormatError(f"{what} must be an integer in 0..{limit}, got {text!r}", source, line)
     return value
 
 
@@ -369,9 +369,7 @@ class CsvTraceReader:
                 key = id_of(row[key_col])
                 op = parse_op(row[op_col], src, line) if op_col >= 0 else Op.READ
                 size = (
-                    _non_negative_int(row[size_col], "size", src, line, _UINT32_MAX)
-                    if size_col >= 0
-                    else 1
+                    _non_negative_int(row[size_col], "size", src, line, _UINT32_MAX) if size_col >= 0 else 1
                 )
                 if ttl_col < 0:
                     ttl = 0
@@ -512,9 +510,7 @@ class InMemoryTrace:
         self.requests = requests
         self.chunk_size = _check_chunk_size(chunk_size)
         self._has_next = (
-            bool((requests["next_access"] >= 0).any())
-            if has_next_access is None
-            else bool(has_next_access)
+            bool((requests["next_access"] >= 0).any()) if has_next_access is None else bool(has_next_access)
         )
         self._source = source
 
@@ -603,9 +599,7 @@ def as_reader(
         return open_trace(trace, format)
     if isinstance(trace, TraceReader):
         return trace
-    raise InvalidArgumentError(
-        f"trace must be a TraceReader, a REQUEST_DTYPE array or a path, got {trace!r}"
-    )
+    raise InvalidArgumentError(f"trace must be a TraceReader, a REQUEST_DTYPE array or a path, got {trace!r}")
 
 
 def read_requests(
@@ -620,4 +614,3 @@ def read_requests(
     if not parts:
         return empty_requests(0)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
-

@@ -34,7 +34,7 @@ from ..record_store import DefaultRecordStore
 from ..records import ExpiryPolicy, SizedValue
 from .policies import ExactPolicy, make_policy
 from .progress import progress_bar
-from .readers import InMemoryTrace, TraceReader, as_reader, read_requests
+from .readers import InMemoryTrace, OracleGeneralReader, TraceReader, as_reader, read_requests
 from .requests import Op, next_access_indices
 
 __all__ = ["ReplayResult", "replay", "replay_store", "with_next_access"]
@@ -85,6 +85,15 @@ def _ratio(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+def _may_delete(reader: TraceReader) -> bool:
+    """False when the trace is known to hold no delete (oracleGeneral has only reads)."""
+    if isinstance(reader, OracleGeneralReader):
+        return False
+    if isinstance(reader, InMemoryTrace):
+        return bool((reader.requests["op"] == int(Op.DELETE)).any())
+    return True
+
+
 def with_next_access(trace: TraceLike, format: str | None = None) -> InMemoryTrace:
     """The whole trace in memory with ``next_access`` computed from its keys."""
     reader = as_reader(trace, format)
@@ -114,8 +123,9 @@ def replay(
     :class:`~toolkit.traces.errors.TraceFormatError` for malformed input.
     """
     started = time.perf_counter()
-    pol: ExactPolicy = make_policy(policy, capacity, capacity_bytes)
+    make_policy(policy, capacity, capacity_bytes)  # refuse bad arguments before any I/O
     reader = as_reader(trace, format)
+    pol: ExactPolicy = make_policy(policy, capacity, capacity_bytes, may_delete=_may_delete(reader))
     if pol.needs_next_access and (recompute_next or not reader.has_next_access):
         reader = with_next_access(reader)
     bar = progress_bar(reader.n_requests, progress, f"replay {pol.name}")
@@ -290,9 +300,7 @@ def replay_store(
                             e = expiries[ttl] = ExpiryPolicy(ttl_millis=ttl)
                         put(k, v, e)
             else:
-                for t, k, s, ttl, op in zip(
-                    times, keys, sizes, ttls, ops_arr.tolist(), strict=True
-                ):
+                for t, k, s, ttl, op in zip(times, keys, sizes, ttls, ops_arr.tolist(), strict=True):
                     if t > now:
                         now = clock._now = t
                         if 0 <= next_sweep <= now:

@@ -33,7 +33,8 @@ REQUEST_DTYPE = np.dtype(
         ("op", "u1"),
         ("ttl_ms", "<i8"),
         ("next_access", "<i8"),
-    ]
+    ],
+    align=True,
 )
 
 

@@ -86,9 +86,7 @@ def synthetic_requests(
         or not isinstance(requests_per_second, (int, float))
         or not requests_per_second > 0
     ):
-        raise InvalidArgumentError(
-            f"requests_per_second must be a number > 0, got {requests_per_second!r}"
-        )
+        raise InvalidArgumentError(f"requests_per_second must be a number > 0, got {requests_per_second!r}")
     size_lo, size_hi = _int_range("size_range", size_range)
     if size_lo < 1 or size_hi > _UINT32_MAX:
         raise InvalidArgumentError(f"size_range must lie in 1..{_UINT32_MAX}, got {size_range!r}")
@@ -113,9 +111,7 @@ def synthetic_requests(
     objects = perm_rng.permutation(n_obj)[draws]
 
     out = np.empty(n, dtype=REQUEST_DTYPE)
-    out["time_ms"] = (np.arange(n, dtype=np.float64) * (1000.0 / requests_per_second)).astype(
-        np.int64
-    )
+    out["time_ms"] = (np.arange(n, dtype=np.float64) * (1000.0 / requests_per_second)).astype(np.int64)
     out["key"] = objects.astype(np.uint64) + np.uint64(first_id)
     out["size"] = size_rng.integers(size_lo, size_hi + 1, size=n_obj)[objects]
     out["ttl_ms"] = ttl_rng.integers(ttl_lo, ttl_hi + 1, size=n_obj)[objects]
@@ -146,8 +142,7 @@ def write_oracle_general(path: str | os.PathLike[str], requests: np.ndarray) -> 
     times = requests["time_ms"]
     if len(times) and (times.min() < 0 or times.max() // 1000 > _UINT32_MAX):
         raise InvalidArgumentError(
-            f"times must lie in 0..{_UINT32_MAX} s for oracleGeneral, got "
-            f"{times.min()}..{times.max()} ms"
+            f"times must lie in 0..{_UINT32_MAX} s for oracleGeneral, got {times.min()}..{times.max()} ms"
         )
     with open(path, "wb") as f:
         for start in range(0, len(requests), _WRITE_CHUNK):
@@ -182,9 +177,7 @@ def write_csv(path: str | os.PathLike[str], requests: np.ndarray) -> int:
                 part["next_access"].tolist(),
                 strict=True,
             )
-            f.write(
-                "".join(f"{t},{k},{op_text[o]},{s},{ttl},{nx}\n" for t, k, o, s, ttl, nx in rows)
-            )
+            f.write("".join(f"{t},{k},{op_text[o]},{s},{ttl},{nx}\n" for t, k, o, s, ttl, nx in rows))
     return len(requests)
 
 

@@ -1,0 +1,307 @@
+"""Persistence throughput: write-through and write-behind puts against raw sqlite3, in one run.
+
+Stream: Zipf(1.0) over 10,000 keys (bounded, seeded), one small dict value per put, one
+simulated millisecond per put. Every variant writes into a fresh database file in the same
+temporary directory on disk, WAL mode, ``synchronous=NORMAL``, the same table layout.
+
+* raw sqlite3, commit per row: ``INSERT OR REPLACE`` in autocommit mode, rows encoded before
+  timing: the floor for a store that commits every acknowledged write (the fair peer of
+  write-through, and the one its 1.5x target is measured against).
+* raw sqlite3, executemany: every row in one transaction (no per-write durability): shown for
+  scale.
+* SQLiteDataStore (write-through): ``add`` per put, encoding included.
+* WriteBehindDataStore over it, 1,000 ms delay, batches of up to 1,000, ``flush_due`` once
+  per simulated second (every 1,000 puts, as Hazelcast's store worker runs every second) and
+  ``hard_flush`` at the end, all inside the timing: with and without coalescing, and with
+  coalescing at a 5 s delay (more writes coalesce).
+* With ``synchronous=FULL`` (a disk sync per commit, power-loss safe): write-through (the
+  first 300 puts only, or 1/20 of a short run: it is slow) and write-behind with coalescing.
+* For context: both stores behind a DefaultRecordStore (``put``).
+
+    python -m benchmarks.bench_persistence [--quick] [--ops N] [--rounds R] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+if __package__ in (None, ""):  # run as a script: python benchmarks/bench_persistence.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.common import markdown_table, zipf_keys
+else:
+    from .common import markdown_table, zipf_keys
+
+from toolkit import DefaultRecordStore, ManualClock, StorageConfig
+from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore, encode_key, encode_value
+
+N_KEYS = 10_000
+ALPHA = 1.0
+DELAY_MS = 1_000
+BATCH = 1_000
+FLUSH_EVERY = 1_000  # puts, i.e. every simulated second (Hazelcast's store worker cadence)
+MAP = "bench"
+
+__all__ = ["main", "run"]
+
+
+class Workload:
+    """The stream and a supply of fresh database paths."""
+
+    def __init__(self, n_ops: int, directory: Path, seed: int = 7) -> None:
+        self.keys = zipf_keys(n_ops, N_KEYS, ALPHA, seed)
+        self.values = [{"seq": i, "user": k, "tags": ["a", "b"]} for i, k in enumerate(self.keys)]
+        self.rows = [
+            (MAP, encode_key(k), encode_value(v), 0, i)
+            for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True))
+        ]
+        self.directory = directory
+        self._n = 0
+
+    def fresh_path(self) -> Path:
+        self._n += 1
+        return self.directory / f"bench-{self._n}.db"
+
+
+def _raw_connection(path: Path) -> sqlite3.Connection:
+    # The same layout, journal and sync settings as SQLiteDataStore: open one, then reuse.
+    SQLiteDataStore(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+_INSERT = (
+    "INSERT OR REPLACE INTO entries(map_name, key, value, expiration_time, stored_time)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+
+
+class Timing(NamedTuple):
+    """One variant's run: wall and CPU seconds, rows written, puts made."""
+
+    wall: float
+    cpu: float
+    rows: int
+    puts: int
+
+
+class _Timer:
+    def __enter__(self) -> _Timer:
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def stop(self, rows: int, puts: int) -> Timing:
+        return Timing(time.perf_counter() - self.t0, time.process_time() - self.c0, rows, puts)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def raw_per_row(w: Workload) -> Timing:
+    conn = _raw_connection(w.fresh_path())
+    try:
+        execute, rows = conn.execute, w.rows
+        with _Timer() as t:
+            for row in rows:
+                execute(_INSERT, row)  # autocommit: one committed transaction per row
+            return t.stop(len(rows), len(rows))
+    finally:
+        conn.close()
+
+
+def raw_executemany(w: Workload) -> Timing:
+    conn = _raw_connection(w.fresh_path())
+    try:
+        with _Timer() as t:
+            conn.execute("BEGIN")
+            conn.executemany(_INSERT, w.rows)
+            conn.execute("COMMIT")
+            return t.stop(len(w.rows), len(w.rows))
+    finally:
+        conn.close()
+
+
+def write_through(w: Workload, synchronous: str = "NORMAL", limit: int | None = None) -> Timing:
+    clock = ManualClock(0)
+    keys, values = w.keys[:limit], w.values[:limit]
+    with SQLiteDataStore(w.fresh_path(), clock, synchronous=synchronous) as store:
+        add, tick = store.add, clock.advance
+        with _Timer() as t:
+            for k, v in zip(keys, values, strict=True):
+                add(MAP, k, v, 0, tick(1))
+            return t.stop(store.stats.writes, len(keys))
+
+
+def write_behind(
+    w: Workload, coalescing: bool, delay_ms: int = DELAY_MS, synchronous: str = "NORMAL"
+) -> Timing:
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(w.fresh_path(), clock, synchronous=synchronous)
+    store = WriteBehindDataStore(
+        inner, clock, delay_ms, BATCH, write_coalescing=coalescing, queue_capacity=len(w.keys) + 1
+    )
+    with store:
+        add, tick, flush = store.add, clock.advance, store.flush_due
+        with _Timer() as t:
+            for i, (k, v) in enumerate(zip(w.keys, w.values, strict=True)):
+                now = tick(1)
+                add(MAP, k, v, 0, now)
+                if i % FLUSH_EVERY == 0:
+                    flush(now)
+            store.hard_flush()
+            return t.stop(store.stats.writes, len(w.keys))
+
+
+def record_store(w: Workload, behind: bool) -> Timing:
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(w.fresh_path(), clock)
+    ds: Any = WriteBehindDataStore(inner, clock, DELAY_MS, BATCH) if behind else inner
+    with ds:
+        rs = DefaultRecordStore(MAP, data_store=ds, config=StorageConfig(), clock=clock)
+        put, tick = rs.put, clock.advance
+        flush = ds.flush_due if behind else None
+        with _Timer() as t:
+            for i, (k, v) in enumerate(zip(w.keys, w.values, strict=True)):
+                tick(1)
+                put(k, v)
+                if flush is not None and i % FLUSH_EVERY == 0:
+                    flush()
+            ds.hard_flush()
+            return t.stop(ds.stats.writes, len(w.keys))
+
+
+WRITE_THROUGH = "SQLiteDataStore write-through"
+WRITE_BEHIND = "write-behind, coalescing"
+RAW_ROW = "raw sqlite3, commit per row"
+RAW_MANY = "raw sqlite3, executemany (one transaction)"
+FULL_SYNC_PUTS = 300  # at most; it syncs the disk per put
+FULL_THROUGH = "write-through, synchronous=FULL (first puts only)"
+FULL_BEHIND = "write-behind, coalescing, synchronous=FULL"
+
+VARIANTS: dict[str, Callable[[Workload], Timing]] = {
+    RAW_ROW: raw_per_row,
+    RAW_MANY: raw_executemany,
+    WRITE_THROUGH: write_through,
+    WRITE_BEHIND: lambda w: write_behind(w, True),
+    "write-behind, no coalescing": lambda w: write_behind(w, False),
+    "write-behind, coalescing, 5 s delay": lambda w: write_behind(w, True, 5_000),
+    FULL_THROUGH: lambda w: write_through(w, "FULL", min(FULL_SYNC_PUTS, len(w.keys) // 20 + 1)),
+    FULL_BEHIND: lambda w: write_behind(w, True, synchronous="FULL"),
+    "record store put, write-through": lambda w: record_store(w, False),
+    "record store put, write-behind (coalescing)": lambda w: record_store(w, True),
+}
+
+
+def run(n_ops: int, rounds: int, directory: Path) -> dict[str, Timing]:
+    """Median wall and CPU seconds per variant (rounds interleaved, after a warm-up round)."""
+    w = Workload(n_ops, directory)
+    runs: dict[str, list[Timing]] = {name: [] for name in VARIANTS}
+    for r in range(rounds + 1):
+        for name, fn in VARIANTS.items():
+            timing = fn(w)
+            if r:  # round 0 warms up caches and the file system
+                runs[name].append(timing)
+    return {
+        name: Timing(
+            statistics.median(t.wall for t in ts),
+            statistics.median(t.cpu for t in ts),
+            ts[-1].rows,
+            ts[-1].puts,
+        )
+        for name, ts in runs.items()
+    }
+
+
+def report(results: dict[str, Timing]) -> tuple[str, dict[str, float]]:
+    """The markdown table and the target ratios (wall time per put)."""
+    per_put = {name: t.wall / t.puts for name, t in results.items()}
+    wt, raw_row, raw_many = per_put[WRITE_THROUGH], per_put[RAW_ROW], per_put[RAW_MANY]
+    table_rows = [
+        (
+            name,
+            f"{1 / per_put[name]:,.0f}",
+            f"{per_put[name] * 1e6:.1f}",
+            f"{t.cpu / t.puts * 1e6:.1f}",
+            f"{t.rows:,} of {t.puts:,}",
+            f"{wt / per_put[name]:.2f}x",
+            f"{per_put[name] / raw_row:.2f}",
+            f"{per_put[name] / raw_many:.2f}",
+        )
+        for name, t in results.items()
+    ]
+    table = markdown_table(
+        [
+            "variant",
+            "puts/s",
+            "µs/put",
+            "CPU µs/put",
+            "rows written",
+            "speed vs write-through",
+            "time vs raw per-row commit",
+            "time vs raw executemany",
+        ],
+        table_rows,
+    )
+    targets = {
+        "write_behind_speedup": wt / per_put[WRITE_BEHIND],
+        "write_through_vs_raw_per_row": wt / raw_row,
+        "write_through_vs_raw_executemany": wt / raw_many,
+    }
+    return table, targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller stream, fewer rounds")
+    parser.add_argument("--ops", type=int, default=None, help="puts per variant and round")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds (median)")
+    parser.add_argument("--dir", type=Path, default=None, help="directory for the database files")
+    args = parser.parse_args(argv)
+    n_ops = args.ops or (10_000 if args.quick else 40_000)
+    rounds = args.rounds or (3 if args.quick else 5)
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-persistence-") as tmp:
+        results = run(n_ops, rounds, Path(tmp))
+    print(
+        f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}; {n_ops:,} puts, "
+        f"Zipf({ALPHA}) over {N_KEYS:,} keys, median of {rounds} rounds, WAL, synchronous=NORMAL, "
+        f"write-behind delay {DELAY_MS} ms, batch {BATCH}. Wall-clock medians unless marked CPU "
+        "(CPU time leaves out waiting for the disk).\n"
+    )
+    table, t = report(results)
+    print(table)
+    ok1 = t["write_behind_speedup"] >= 5
+    ok2 = t["write_through_vs_raw_per_row"] <= 1.5
+    slow = results["write-behind, coalescing, 5 s delay"]
+    wt = results[WRITE_THROUGH]
+    print(
+        f"\nwrite-behind (coalescing, 1 s delay) vs write-through: "
+        f"{t['write_behind_speedup']:.1f}x faster (target >= 5x: {'met' if ok1 else 'NOT met'}); "
+        f"with a 5 s delay: {(wt.wall / wt.puts) / (slow.wall / slow.puts):.1f}x"
+    )
+    ft, fb = results[FULL_THROUGH], results[FULL_BEHIND]
+    print(
+        "with synchronous=FULL (a disk sync per commit) in both: write-behind "
+        f"{(ft.wall / ft.puts) / (fb.wall / fb.puts):.0f}x faster than write-through per put"
+    )
+    print(
+        f"write-through vs raw sqlite3 commit per row: {t['write_through_vs_raw_per_row']:.2f}x "
+        f"the time (target <= 1.5x: {'met' if ok2 else 'NOT met'}); vs raw executemany in one "
+        f"transaction: {t['write_through_vs_raw_executemany']:.1f}x (no per-write durability "
+        "there, so not the target's peer)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

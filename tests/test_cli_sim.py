@@ -1,0 +1,133 @@
+"""Tests for the run and sweep sub-commands (toolkit.sim.cli)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from toolkit.cli import main
+from toolkit.sim import TIMELINE_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "data" / "scenarios"
+
+SMALL = """\
+name = "small"
+
+[workload]
+seed = 3
+duration_ms = 3_000
+read_fraction = 0.9
+write_on_miss = true
+
+[workload.keys]
+kind = "zipf"
+key_count = 2_000
+
+[workload.ttl_ms]
+kind = "constant"
+value = 1_000
+
+[store]
+max_entry_count = 300
+"""
+
+
+@pytest.fixture()
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+def test_run_writes_timeline_summary_and_figures(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--out", str(out)]) == 0
+    timeline = pd.read_csv(out / "timeline.csv")
+    assert list(timeline.columns) == list(TIMELINE_COLUMNS)
+    assert timeline["time_ms"].tolist() == [1000, 2000, 3000]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "small" and summary["requests"] == timeline["requests"].sum()
+    for name in ("timeline", "memory", "hit_ratio", "expirations", "pending_writes", "latency"):
+        png = out / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "hit ratio" in capsys.readouterr().out
+
+
+def test_run_with_overrides_and_operations(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["run", str(small), "--out", str(out), "--set", "workload.duration_ms=1000",
+            "--operations"]
+    assert main(args) == 0
+    assert len(pd.read_csv(out / "timeline.csv")) == 1
+    ops = pd.read_csv(out / "operations.csv")
+    assert set(ops["op"]) <= {"get", "put"} and len(ops) > 0
+
+
+def test_run_reports_scenario_errors_with_key_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SMALL.replace("max_entry_count = 300", "max_entry_count = -300"))
+    assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:18: store.max_entry_count:" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["run", str(SCENARIOS / "flagship.toml"), "--out", str(tmp_path / "o"),
+                 "--set", "workload.seed=1,2"]) == 2
+    assert "one value per --set" in capsys.readouterr().err
+
+
+def test_sweep_writes_one_tidy_csv(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = ["sweep", str(small), "--set", "store.max_entry_count=100,300",
+            "--set", "store.eviction_policy=lru,random", "--set", "workload.seed=1,2",
+            "--out", str(out), "--no-progress", "--timelines"]
+    assert main(args) == 0
+    frame = pd.read_csv(out / "sweep.csv")
+    assert len(frame) == 8
+    assert list(frame.columns[:3]) == [
+        "store.max_entry_count", "store.eviction_policy", "workload.seed"]
+    assert frame["hit_ratio"].between(0, 1).all()
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(pd.read_csv(out / "timelines.csv")) == 8 * 3
+
+
+def test_sweep_shows_progress_and_uses_processes(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    args = ["sweep", str(small), "--set", "workload.seed=1,2", "--jobs", "2",
+            "--out", str(out)]
+    assert main(args) == 0
+    assert "2/2" in capsys.readouterr().err  # the tqdm bar
+    assert len(pd.read_csv(out / "sweep.csv")) == 2
+
+
+def test_sweep_errors(small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["sweep", str(small), "--set", "store.max_entry_cont=1,2", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "store.max_entry_cont" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_flagship_quickly(tmp_path: Path) -> None:
+    out = tmp_path / "flagship"
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolkit", "run", str(SCENARIOS / "flagship.toml"),
+         "--out", str(out), "--set", "workload.duration_ms=5000"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "timeline.csv").exists() and (out / "timeline.png").exists()
+
+
+def test_makefile_demo_runs_the_flagship() -> None:
+    text = (ROOT / "Makefile").read_text()
+    assert "$(PY) -m toolkit run data/scenarios/flagship.toml --out results/flagship" in text

@@ -1,0 +1,52 @@
+"""The Python examples of docs/simulation.md run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "simulation.md"
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+def test_the_doc_has_an_example() -> None:
+    assert _blocks(), "docs/simulation.md lost its python example"
+
+
+@pytest.mark.parametrize("index", range(len(_blocks())))
+def test_doc_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "data").symlink_to(ROOT / "data")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_blocks()[index], f"{DOC}:block{index}", "exec"), {"__name__": "__doc__"})
+    plt.close("all")
+    assert (tmp_path / "flagship.png").exists()
+
+
+def test_doc_lists_every_scenario_key() -> None:
+    from dataclasses import fields
+
+    from toolkit import StorageConfig
+    from toolkit.sim import (
+        Arrival,
+        Background,
+        DataStoreSpec,
+        Distribution,
+        KeyPopularity,
+        LatencyModel,
+        Sampling,
+        Workload,
+    )
+
+    text = DOC.read_text()
+    for cls in (Arrival, KeyPopularity, Workload, Distribution, StorageConfig, DataStoreSpec,
+                LatencyModel, Background, Sampling):
+        for f in fields(cls):
+            documented = re.search(rf"[`.]{f.name}[`\]]", text)
+            assert documented, f"{cls.__name__}.{f.name} is not in docs/simulation.md"

@@ -1,0 +1,130 @@
+"""Tests for toolkit.sim.sweep: grids, and the same rows from every executor."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from toolkit import StorageConfig
+from toolkit.sim import (
+    Arrival,
+    KeyPopularity,
+    Sampling,
+    Scenario,
+    ScenarioError,
+    Workload,
+    parse_assignment,
+    sweep,
+)
+from toolkit.sim.sweep import grid_points
+
+
+def _scenario() -> Scenario:
+    return Scenario(
+        name="tiny",
+        workload=Workload(
+            arrival=Arrival(rate_per_s=1000),
+            keys=KeyPopularity(kind="zipf", key_count=2000, alpha=1.0),
+            read_fraction=0.9,
+            write_on_miss=True,
+            duration_ms=3000,
+        ),
+        store=StorageConfig(max_entry_count=100),
+        sampling=Sampling(interval_ms=1000),
+    )
+
+
+GRID = {"store.max_entry_count": [100, 400], "workload.seed": [1, 2]}
+
+
+def test_parse_assignment() -> None:
+    assert parse_assignment("store.max_entry_count=1000,2000") == (
+        "store.max_entry_count", [1000, 2000])
+    assert parse_assignment("store.eviction_policy=lru,lfu") == (
+        "store.eviction_policy", ["lru", "lfu"])
+    assert parse_assignment("workload.read_fraction=0.5, 0.9") == (
+        "workload.read_fraction", [0.5, 0.9])
+    assert parse_assignment('name="a b",true') == ("name", ["a b", True])
+    for bad in ("store.max_entry_count", "=1,2", "store.max_entry_count="):
+        with pytest.raises(ScenarioError):
+            parse_assignment(bad)
+
+
+def test_grid_points_first_key_slowest() -> None:
+    assert grid_points({"a": [1, 2], "b": ["x", "y"]}) == [
+        {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+    with pytest.raises(ScenarioError):
+        grid_points({"a": []})
+    with pytest.raises(ScenarioError):
+        grid_points({"a": "lru"})
+
+
+def test_serial_sweep_rows() -> None:
+    result = sweep(_scenario(), GRID)
+    frame = result.summary
+    assert len(frame) == 4
+    assert list(frame.columns[:2]) == ["store.max_entry_count", "workload.seed"]
+    assert frame["store.max_entry_count"].tolist() == [100, 100, 400, 400]
+    assert frame["max_entry_count"].tolist() == [100, 100, 400, 400]
+    assert frame["seed"].tolist() == [1, 2, 1, 2]
+    # more memory, more hits, for each seed (common random numbers)
+    by_seed = frame.pivot(index="workload.seed", columns="store.max_entry_count",
+                          values="hit_ratio")
+    assert (by_seed[400] > by_seed[100]).all()
+    # the same seed gives the same request stream whatever the capacity
+    assert frame.groupby("workload.seed")["requests"].nunique().eq(1).all()
+    assert result.timelines is None
+
+
+def test_sweep_timelines_are_long_format() -> None:
+    result = sweep(_scenario(), {"store.max_entry_count": [100, 400]}, timelines=True)
+    tl = result.timelines
+    assert tl is not None and len(tl) == 6
+    assert tl.columns[0] == "store.max_entry_count"
+    assert tl.groupby("store.max_entry_count")["time_ms"].apply(list).tolist() == [
+        [1000, 2000, 3000]] * 2
+
+
+def test_process_pool_gives_the_same_rows_as_serial() -> None:
+    serial = sweep(_scenario(), GRID).summary
+    pooled = sweep(_scenario(), GRID, jobs=2, executor="process").summary
+    pd.testing.assert_frame_equal(serial, pooled)
+
+
+def test_dask_gives_the_same_rows_as_serial() -> None:
+    distributed = pytest.importorskip("distributed")
+    serial = sweep(_scenario(), GRID).summary
+    with distributed.LocalCluster(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        on_dask = sweep(_scenario(), GRID, executor=client).summary
+        by_address = sweep(_scenario(), {"workload.seed": [1]}, executor=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(serial, on_dask)
+    assert by_address.summary["hit_ratio"].tolist() == [serial["hit_ratio"].iloc[0]]
+
+
+def test_bad_points_fail_before_anything_runs() -> None:
+    with pytest.raises(ScenarioError) as info:
+        sweep(_scenario(), {"store.max_entry_count": [100, -1]})
+    assert info.value.key == "store.max_entry_count"
+    with pytest.raises(ScenarioError):
+        sweep(_scenario(), GRID, jobs=0)
+    with pytest.raises(ScenarioError, match="proces"):
+        sweep(_scenario(), GRID, executor="proces")
+
+
+def test_missing_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from toolkit.errors import ToolkitError
+
+    real_import = builtins.__import__
+
+    def no_distributed(name: str, *args: object, **kwargs: object) -> object:
+        if name == "distributed" or name.startswith("distributed."):
+            raise ImportError("No module named 'distributed'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_distributed)
+    with pytest.raises(ToolkitError, match="dask"):
+        sweep(_scenario(), {"workload.seed": [1]}, executor="dask")
