@@ -11,7 +11,7 @@ from .latency import LatencyModel
 from .metrics import TIMELINE_COLUMNS, Level, MetricsRecorder, Tally
 from .runner import OperationRecord, SimResult, run
 from .scenario import Background, DataStoreSpec, Sampling, Scenario, find_key_line, load_scenario
-from .sweep import parse_assignment, sweep
+from .sweep import SweepResult, parse_assignment, sweep
 from .workload import Arrival, KeyPopularity, Trace, Workload, read_trace
 
 __all__ = [
@@ -37,5 +37,6 @@ __all__ = [
     "SimResult",
     "run",
     "sweep",
+    "SweepResult",
     "parse_assignment",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..datastores.base import DataStoreStats
+from ..errors import InvalidArgumentError
 from ..observers import BaseMutationObserver
 from ..records import ExpiryReason, Record
 
@@ -106,9 +107,10 @@ class Level:
         self.values: list[float] = []
 
     def record(self, time_ms: int, value: float) -> None:
-        """The level is ``value`` from ``time_ms`` on (times must not decrease)."""
+        """The level is ``value`` from ``time_ms`` on; an earlier time than the last raises
+        :class:`~toolkit.errors.InvalidArgumentError`."""
         if self.times and time_ms < self.times[-1]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Level {self.name!r}: time {time_ms} ms is before the last ({self.times[-1]})"
             )
         self.times.append(time_ms)

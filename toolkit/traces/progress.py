@@ -17,7 +17,7 @@ def progress_enabled(progress: bool | None) -> bool:
     return bool(progress)
 
 
-def progress_bar(total: int | None, progress: bool | None, desc: str, unit: str = "req") -> tqdm:  # type: ignore[type-arg]
+def progress_bar(total: int | None, progress: bool | None, desc: str, unit: str = "req") -> tqdm:
     """A tqdm bar over ``total`` units (None: unknown), disabled unless
     :func:`progress_enabled` says otherwise; call ``update(n)`` and ``close()``."""
     return tqdm(

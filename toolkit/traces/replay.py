@@ -228,7 +228,9 @@ def replay_store(
     a timestamp earlier than the last one is held at the last (time never goes backwards).
     With ``sweep_interval_millis`` > 0 the store also sweeps expired entries
     (``evict_expired(sweep_percentage, now)``) at that interval of trace time. ``observers``
-    see every mutation. Raises :class:`~toolkit.errors.ConfigError` for a bad setting and
+    see every mutation. ``trace``, ``format`` and ``progress`` are as for :func:`replay`.
+    Raises :class:`~toolkit.errors.ConfigError` for a bad setting,
+    :class:`~toolkit.errors.InvalidArgumentError` for a bad sweep interval and
     :class:`~toolkit.traces.errors.TraceFormatError` for malformed input.
     """
     started = time.perf_counter()

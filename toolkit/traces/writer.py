@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -228,14 +229,14 @@ def write_synthetic_trace(
     *,
     format: str = "oracleGeneral",
     seed: int = 0,
-    **options: object,
+    **options: Any,
 ) -> np.ndarray:
     """Draw :func:`synthetic_requests` and write them at ``path``; return the requests.
 
     ``options`` are passed on to :func:`synthetic_requests` (``requests_per_second``,
     ``size_range``, ``ttl_millis``, ``write_fraction``, ``delete_fraction``, ``first_id``).
     """
-    requests = synthetic_requests(n_requests, n_objects, alpha, seed=seed, **options)  # type: ignore[arg-type]
+    requests = synthetic_requests(n_requests, n_objects, alpha, seed=seed, **options)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_trace(path, requests, format)
     return requests
