@@ -217,7 +217,8 @@ for ax, pct in zip(axes, [10, 100]):
     for strategy, marker in zip(["scan", "cursor", "deadline"], ["o", "s", "^"]):
         part = costs[(costs.percentage == pct) & (costs.strategy == strategy)]
         ax.plot(part.time_ms / 1000, part.records_read, marker=marker, label=strategy)
-    ax.set_yscale("log")
+    ax.set_yscale("symlog", linthresh=100)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("records read per sweep (log scale)")
     ax.set_title(f"Cost of each sweep at {pct}% (20,000 entries never expire)")

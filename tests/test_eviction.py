@@ -553,7 +553,7 @@ def test_bad_config_in_with_changes_leaves_the_original() -> None:
     assert StorageConfig(eviction_policy="LFU-aged").eviction_policy is P.LFU_AGED
 
 
-def test_bad_evict_argument_is_refused() -> None:
+def test_a_refused_put_changes_nothing_in_a_bounded_store() -> None:
     store = make_store(max_entry_count=3)
     store.put("a", 1)
     with pytest.raises(InvalidArgumentError):

@@ -173,7 +173,7 @@ class CursorExpiry(ExpiryIndex):
             return []
         ranges, wrapped = self._plan(m, percentage)
         get = self.engine.get
-        out = []
+        out: list[Any] = []
         for lo, hi in ranges:
             for key in keys[lo:hi]:
                 rec = get(key)
@@ -189,7 +189,7 @@ class CursorExpiry(ExpiryIndex):
         if m == 0:
             return []
         ranges, wrapped = self._plan(m, percentage)
-        out = []
+        out: list[Any] = []
         for lo, hi in ranges:
             if hi > lo:
                 page = engine.fetch_entries(IterationCursor(lo, False), hi - lo)
