@@ -108,11 +108,14 @@ class HashMapStorage:
     ``seed`` makes sampling reproducible.
     """
 
-    __slots__ = ("_data", "_keys", "_pos", "_cost", "_rng", "_bits")
+    __slots__ = ("_data", "_keys", "_records", "_pos", "_cost", "_rng", "_bits")
 
     def __init__(self, seed: int | None = None) -> None:
         self._data: dict[Hashable, Record] = {}
+        # Dense, parallel lists: position i holds a key and its record, so a random sample is a
+        # couple of list reads (no hash lookups) and removal swaps the last entry into the hole.
         self._keys: list[Hashable] = []
+        self._records: list[Record] = []
         self._pos: dict[Hashable, int] = {}
         self._cost = 0
         self._rng = random.Random(seed)
@@ -127,8 +130,10 @@ class HashMapStorage:
         if prev is None:
             self._pos[key] = len(self._keys)
             self._keys.append(key)
+            self._records.append(record)
             self._cost += record.metadata.cost
         else:
+            self._records[self._pos[key]] = record
             self._cost += record.metadata.cost - prev.metadata.cost
         return prev
 
@@ -151,9 +156,12 @@ class HashMapStorage:
             return None
         pos = self._pos.pop(key)
         keys = self._keys
+        records = self._records
         last = keys.pop()
+        last_record = records.pop()
         if pos < len(keys):
             keys[pos] = last
+            records[pos] = last_record
             self._pos[last] = pos
         self._cost -= prev.metadata.cost
         return prev
@@ -176,6 +184,7 @@ class HashMapStorage:
     def clear(self) -> None:
         self._data.clear()
         self._keys.clear()
+        self._records.clear()
         self._pos.clear()
         self._cost = 0
 
@@ -209,8 +218,7 @@ class HashMapStorage:
             return FetchResult([], cursor)
         start = cursor.state
         end = start + size
-        data = self._data
-        items = [(k, data[k]) for k in self._keys[start:end]]
+        items = list(zip(self._keys[start:end], self._records[start:end], strict=True))
         return FetchResult(items, IterationCursor(end, end >= len(self._keys)))
 
     def snapshot_iter(self) -> list[tuple[Any, Record]]:
@@ -224,17 +232,18 @@ class HashMapStorage:
         return self._keys[index]
 
     def random_samples(self, sample_count: int) -> list[tuple[Any, Record]]:
-        check_non_negative_int("sample_count", sample_count)
-        n = len(self._keys)
-        data = self._data
-        if sample_count >= n:
-            return list(data.items())
+        if type(sample_count) is not int or sample_count < 0:
+            check_non_negative_int("sample_count", sample_count)
         keys = self._keys
+        n = len(keys)
+        if sample_count >= n:
+            return list(zip(keys, self._records, strict=True))
+        records = self._records
         if sample_count * 4 < n:
             # Independent draws; a repeat is rare and harmless for eviction sampling.
             bits = self._bits
-            return [(k := keys[bits(32) % n], data[k]) for _ in range(sample_count)]
-        return [(k, data[k]) for k in self._rng.sample(keys, sample_count)]
+            return [(keys[i := bits(32) % n], records[i]) for _ in range(sample_count)]
+        return [(keys[i], records[i]) for i in self._rng.sample(range(n), sample_count)]
 
     def __repr__(self) -> str:
         return f"HashMapStorage(len={len(self._data)}, cost={self._cost})"
