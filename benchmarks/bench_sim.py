@@ -4,9 +4,9 @@
    loop with the same number of processes and the same number of timeout events (one per
    request), alternating rounds, medians. The ratio is the share of time SimPy's own event
    loop takes in a simulation: 1.0 would mean the store and the simulation cost nothing.
-   Two workloads: the benchmark scenario (``data/scenarios/large.toml``, cache-aside with a
-   25 % miss ratio, so a quarter of the requests also pay a store put with eviction) and a
-   read-mostly one (every request a hit: the runner's own overhead).
+   Two workloads: the benchmark scenario (``data/scenarios/large.toml`` cut to 20 s:
+   cache-aside, where about a third of the reads miss and also pay a store put with
+   eviction) and a read-mostly one (nearly every request a hit: the runner's own overhead).
 2. End to end: load ``data/scenarios/large.toml`` (1M requests) and run it; target < 60 s.
 
     python benchmarks/bench_sim.py [--quick] [--rounds N]

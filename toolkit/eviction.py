@@ -123,9 +123,38 @@ class SampledEvictor(Evictor):
             return (lfu_aged_counter(md, now, self.decay_millis), md.last_access_time)
         return md.creation_time  # FIFO (RANDOM does not score)
 
+    def _select_lru(
+        self, samples: list[tuple[Any, Record]], protected: Any, now: int, check_expiry: bool
+    ) -> Victim | None:
+        """The LRU loop of :meth:`select`, written out: it runs once per eviction."""
+        best: tuple[Any, Record] | None = None
+        best_score = _BIG
+        if check_expiry:
+            for pair in samples:
+                md = pair[1].metadata
+                accessed = md.last_access_time
+                ttl = md.ttl_millis
+                idle = md.max_idle_millis
+                if (ttl and now - md.last_update_time > ttl) or (idle and now - accessed > idle):
+                    return pair[0], pair[1], md.expiry_reason(now)
+                if accessed < best_score and pair[0] != protected:
+                    best = pair
+                    best_score = accessed
+        else:
+            for pair in samples:
+                accessed = pair[1].metadata.last_access_time
+                if accessed < best_score and pair[0] != protected:
+                    best = pair
+                    best_score = accessed
+        if best is not None:
+            return best[0], best[1], None
+        return _fallback(self.engine, protected, now, check_expiry)
+
     def select(self, protected: Any, now: int, check_expiry: bool) -> Victim | None:
         samples = self.engine.random_samples(self.sample_count)
         policy = self.policy
+        if policy is EvictionPolicy.LRU:
+            return self._select_lru(samples, protected, now, check_expiry)
         if policy is EvictionPolicy.RANDOM:
             return self._select_random(samples, protected, now, check_expiry)
         best_key: Any = None

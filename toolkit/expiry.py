@@ -36,6 +36,8 @@ class ExpiryIndex:
     """Base class. ``tracking`` is False when the strategy needs no per-put bookkeeping."""
 
     tracking = False
+    #: Whether :meth:`on_remove` does anything (the store skips the call when it does not).
+    tracks_removes = False
 
     def __init__(self, engine: StorageEngine) -> None:
         self.engine = engine
@@ -99,12 +101,14 @@ class CursorExpiry(ExpiryIndex):
     def __init__(self, engine: StorageEngine) -> None:
         super().__init__(engine)
         self.indexed = False
+        self.tracks_removes = False
         self.keys: list[Hashable] = []
         self.pos: dict[Hashable, int] = {}
         self.hi = 0  # positions [0, hi) are not yet examined in this cycle; 0: cycle over
 
     def _build_index(self) -> None:
         self.indexed = True
+        self.tracks_removes = True
         self.hi = 0
         for key, rec in self.engine.snapshot_iter():
             md = rec.metadata
@@ -137,6 +141,7 @@ class CursorExpiry(ExpiryIndex):
 
     def clear(self) -> None:
         self.indexed = False
+        self.tracks_removes = False
         self.keys.clear()
         self.pos.clear()
         self.hi = 0
@@ -222,6 +227,7 @@ class DeadlineExpiry(ExpiryIndex):
     """
 
     tracking = True
+    tracks_removes = True
 
     def __init__(self, engine: StorageEngine) -> None:
         super().__init__(engine)

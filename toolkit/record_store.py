@@ -258,7 +258,7 @@ class DefaultRecordStore:
     def _track_drop(self, key: Any, md: RecordMetadata) -> None:
         if md.ttl_millis or md.max_idle_millis:
             self._expirable_count -= 1
-        if self._expiry_tracking:
+        if self._expiry.tracks_removes:
             self._expiry.on_remove(key)
         if self._tracker is not None:
             self._tracker.on_remove(key)
@@ -291,7 +291,13 @@ class DefaultRecordStore:
 
     def _evict_record(self, key: Any, record: Record, is_backup: bool) -> None:
         self._engine.remove(key)
-        self._track_drop(key, record.metadata)
+        md = record.metadata
+        if md.ttl_millis or md.max_idle_millis:
+            self._expirable_count -= 1
+        if self._expiry.tracks_removes:
+            self._expiry.on_remove(key)
+        if self._tracker is not None:
+            self._tracker.on_remove(key)
         self.stats.evictions += 1
         if self._observer.observers:
             self._observer.on_evict(key, record, is_backup)

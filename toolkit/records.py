@@ -353,16 +353,28 @@ def value_size(value: Any, _depth: int = 0) -> int:
     return _getsizeof(value)
 
 
+_INT_BYTES = _getsizeof(1)  # an int below 2**30 in magnitude
+_ASCII_BASE = _getsizeof("")  # a compact ASCII str is this plus one byte per character
+_SMALL_INT = 1 << 30
+
+
 def estimate_cost(key: Any, value: Any) -> int:
     """Estimated bytes of one entry: key, value and the record's own overhead."""
+    t = type(key)
+    if t is int and -_SMALL_INT < key < _SMALL_INT:
+        size = _INT_BYTES
+    elif t is str and key.isascii():
+        size = _ASCII_BASE + len(key)
+    else:
+        size = _getsizeof(key)
     t = type(value)
     if t is SizedValue:
-        vs = value.nbytes
-    elif t is str or t is int or t is bytes or t is float:
-        vs = _getsizeof(value)
-    else:
-        vs = value_size(value)
-    return _getsizeof(key) + vs + RECORD_OVERHEAD_BYTES
+        return size + value.nbytes + RECORD_OVERHEAD_BYTES
+    if t is int and -_SMALL_INT < value < _SMALL_INT:
+        return size + _INT_BYTES + RECORD_OVERHEAD_BYTES
+    if t is str or t is bytes or t is float or t is int:
+        return size + _getsizeof(value) + RECORD_OVERHEAD_BYTES
+    return size + value_size(value) + RECORD_OVERHEAD_BYTES
 
 
 def check_key(key: Any) -> Any:
