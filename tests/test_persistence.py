@@ -5,7 +5,6 @@ killed process), the documentation example and the benchmark script."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -428,12 +427,13 @@ def test_process_killed_after_acknowledged_writes_loses_nothing(tmp_path: Path, 
 
 
 def test_documentation_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = (ROOT / "docs" / "persistence.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "docs/persistence.md has no python example"
+    from .readme import code_blocks, section
+
+    blocks = code_blocks(section("Persistence"))
+    assert blocks, "the README's persistence section has no python example"
     monkeypatch.chdir(tmp_path)
     for block in blocks:
-        exec(compile(block, "docs/persistence.md", "exec"), {"__name__": "docs_example"})
+        exec(compile(block, "README.md (Persistence)", "exec"), {"__name__": "docs_example"})
 
 
 def test_benchmark_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""The Python examples of docs/simulation.md run as written."""
+"""The Python examples of the README's simulation section run as written, and it documents
+every scenario key."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "simulation.md"
+from .readme import README as DOC
+from .readme import ROOT, code_blocks, section
 
 
 def _blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    return code_blocks(section("Simulation"))
 
 
 def test_the_doc_has_an_example() -> None:
-    assert _blocks(), "docs/simulation.md lost its python example"
+    assert _blocks(), "the README's simulation section lost its python example"
 
 
 @pytest.mark.parametrize("index", range(len(_blocks())))
@@ -44,9 +45,9 @@ def test_doc_lists_every_scenario_key() -> None:
         Workload,
     )
 
-    text = DOC.read_text()
+    text = section("Simulation")
     for cls in (Arrival, KeyPopularity, Workload, Distribution, StorageConfig, DataStoreSpec,
                 LatencyModel, Background, Sampling):
         for f in fields(cls):
             documented = re.search(rf"[`.]{f.name}[`\]]", text)
-            assert documented, f"{cls.__name__}.{f.name} is not in docs/simulation.md"
+            assert documented, f"{cls.__name__}.{f.name} is not in the README's simulation section"

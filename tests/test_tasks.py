@@ -48,6 +48,8 @@ from toolkit.tasks import (
 )
 from toolkit.tasks.timestamps import format_timestamp, parse_timestamp
 
+from .readme import code_blocks, section
+
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00.000Z
 WK, IR, CO, FA, CA = (
     TaskStatus.WORKING,
@@ -64,7 +66,6 @@ ALLOWED = {
     CA: set(),
 }
 BACKENDS = ["memory", "sqlite-memory", "sqlite-file", "record-store"]
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "tasks.md"
 
 
 def make_backend(kind: str, clock: ManualClock, tmp_path: Path) -> StorageBackend:
@@ -900,9 +901,7 @@ def test_error_hierarchy_and_messages() -> None:
 
 
 def test_docs_examples_run() -> None:
-    text = DOCS.read_text(encoding="utf-8")
-    assert text.startswith("## ")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    blocks = code_blocks(section("The task store"))
     assert blocks
     for block in blocks:
-        exec(compile(block, str(DOCS), "exec"), {"__name__": "docs_tasks"})
+        exec(compile(block, "README.md (The task store)", "exec"), {"__name__": "docs_tasks"})

@@ -1,8 +1,7 @@
-"""The examples of docs/traces.md run as written."""
+"""The examples of the README's trace replay section run as written."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 
@@ -11,11 +10,12 @@ import pytest
 
 from toolkit.cli import main
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "traces.md"
+from .readme import README as DOC
+from .readme import code_blocks, section
 
 
 def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    return code_blocks(section("Trace replay"), language)
 
 
 def test_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
