@@ -36,7 +36,8 @@ class ExpiryIndex:
     """Base class. ``tracking`` is False when the strategy needs no per-put bookkeeping."""
 
     tracking = False
-    #: Whether :meth:`on_remove` does anything (the store skips the call when it does not).
+    #: Whether :meth:`on_remove` (and :meth:`on_put` of a new expirable entry) does anything;
+    #: the store skips those calls when it does not.
     tracks_removes = False
 
     def __init__(self, engine: StorageEngine) -> None:

@@ -460,7 +460,7 @@ class DefaultRecordStore:
         if old is None:
             if ttl or idle:
                 self._expirable_count += 1
-            if self._expiry_tracking:
+            if self._expiry_tracking and (self._expiry.tracks_removes or not (ttl or idle)):
                 self._expiry.on_put(key, md)
             if self._tracker is not None:
                 self._tracker.on_insert(key, md, now)
