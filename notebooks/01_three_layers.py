@@ -29,7 +29,9 @@
 
 # %%
 import os
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from toolkit import (
@@ -39,9 +41,12 @@ from toolkit import (
     RecordStoreFactory,
     StorageConfig,
     metadata_frame,
+    plots,
 )
+from toolkit.sim import load_scenario, run
 
-FAST = os.environ.get("TOOLKIT_FAST", "1") != "0"  # this notebook is instant either way
+FAST = os.environ.get("TOOLKIT_FAST", "1") != "0"  # sizes the simulated preview at the end
+ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
 pd.set_option("display.width", 140)
 
 # %% [markdown]
@@ -133,3 +138,32 @@ assert store.stats.evictions == 1 and store.stats.expirations_ttl == 2
 # * Expired entries are never served; observers hear `expire (TTL)` or `expire (MAX_IDLE)` —
 #   and `evict` only when a live entry had to make room.
 # * With a `NullDataStore` every record is *dirty*: notebook 05 adds a real backing store.
+
+# %% [markdown]
+# ## Next: the same store under load
+# Everything above also happens when thousands of clients hit the store. The flagship
+# scenario (`data/scenarios/flagship.toml`) runs a cache in front of SQLite in SimPy: 8
+# clients, 2,000 requests per simulated second to Zipf-popular keys, half the entries with a
+# 10 s TTL, all with an 8 s max-idle, 8,000 entries of memory under sampled LRU, writes
+# stored 5 s later by a write-behind queue. The store reads a `SimClock` instead of our
+# `ManualClock`; nothing else changes. Each panel below is the subject of a later notebook:
+# expiry (02, 04), eviction (03), write-behind (05).
+
+# %%
+flagship = load_scenario(ROOT / "data" / "scenarios" / "flagship.toml")
+flagship = flagship.with_overrides({"workload.duration_ms": 40_000 if FAST else 120_000})
+result = run(flagship)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+keys = ["requests", "hit_ratio", "peak_size", "evictions", "expired_ttl", "expired_max_idle",
+        "backing_writes", "backing_batches"]
+print(pd.Series({k: result.summary[k] for k in keys}).astype(float).round(3).to_string())
+
+# %%
+plots.plot_timeline(result.timeline, title="The flagship scenario, second by second")
+plt.show()
+
+# %%
+assert result.summary["peak_size"] <= flagship.store.max_entry_count
+assert result.summary["backing_batches"] < result.summary["backing_writes"] / 50

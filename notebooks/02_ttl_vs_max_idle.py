@@ -37,9 +37,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from toolkit import ManualClock, RecordStoreFactory, StorageConfig
+from toolkit import ManualClock, RecordStoreFactory, StorageConfig, plots
 from toolkit.lessons import audit_expiry
-from toolkit.plots import plot_expirations, plot_timelines_overlay
 from toolkit.sim import load_scenario, run
 
 FAST = os.environ.get("TOOLKIT_FAST", "1") != "0"
@@ -142,14 +141,15 @@ timelines = {
     for name, r in results.items()
 }
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
-plot_timelines_overlay(timelines, "live", ax=ax1, ylabel="live entries")
+plots.plot_timelines_overlay(timelines, "live", ax=ax1, ylabel="live entries")
 for (name, timeline), line in zip(timelines.items(), ax1.get_lines()):
     ax1.plot(timeline.time_ms / 1000, timeline.expired_present, linestyle="--",
              color=line.get_color(), label=f"{name}: expired, not removed")
 ax1.legend(fontsize=7, ncol=2)
 ax1.set_ylabel("entries in memory")
 ax1.set_title("Live and expired-but-present entries")
-plot_timelines_overlay(timelines, "cost_mib", ax=ax2, ylabel="estimated cost (MiB)")
+plots.plot_timelines_overlay(timelines, "cost_mib", ax=ax2,
+                            ylabel="estimated cost (MiB)")
 ax2.set_title("Memory held (all entries in memory)")
 ax1.set_ylim(bottom=0)
 ax2.set_ylim(bottom=0)
@@ -168,7 +168,7 @@ plt.show()
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), sharey=True, layout="constrained")
 for ax, (name, timeline) in zip(axes, timelines.items()):
-    plot_expirations(timeline, ax=ax)
+    plots.plot_expirations(timeline, ax=ax)
     ax.set_title(f"Expirations: {name}")
 plt.show()
 
@@ -268,6 +268,7 @@ ax2.set_ylabel(f"refills per key in {DURATION_MS // 1000} s")
 ax2.set_title("Both limits: why each popularity band is refilled")
 ax2.legend(fontsize=8)
 if SAVE_FIGURES:
+    (ROOT / "docs" / "figures").mkdir(parents=True, exist_ok=True)
     fig.savefig(ROOT / "docs" / "figures" / "02_ttl_vs_max_idle.png", dpi=100)
 plt.show()
 

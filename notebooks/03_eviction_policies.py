@@ -35,7 +35,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from toolkit.plots import plot_timelines_overlay
+from toolkit import plots
 from toolkit.sim import load_scenario, run, sweep
 
 FAST = os.environ.get("TOOLKIT_FAST", "1") != "0"
@@ -163,6 +163,7 @@ ax2.set_ylabel("hit ratio below exact LRU (points)")
 ax2.set_title("The price of sampling (the Redis comparison)")
 ax2.legend(fontsize=8)
 if SAVE_FIGURES:
+    (ROOT / "docs" / "figures").mkdir(parents=True, exist_ok=True)
     fig.savefig(ROOT / "docs" / "figures" / "03_eviction_policies.png", dpi=100)
 plt.show()
 
@@ -218,8 +219,8 @@ print(phases.round(3).to_string())
 
 # %%
 fig, ax = plt.subplots(figsize=(10, 4.5))
-plot_timelines_overlay({p: r.timeline for p, r in shift_runs.items()}, "hit_ratio", ax=ax,
-                       ylabel="hit ratio per second")
+plots.plot_timelines_overlay({p: r.timeline for p, r in shift_runs.items()}, "hit_ratio",
+                             ax=ax, ylabel="hit ratio per second")
 for k in range(1, 3):
     ax.axvline(k * SHIFT_EVERY_MS / 1000, color="grey", linestyle=":", linewidth=1)
 ax.set_ylim(0, 1.02)

@@ -36,9 +36,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from toolkit import DefaultRecordStore, ExpiryPolicy, ManualClock, StorageConfig
+from toolkit import DefaultRecordStore, ExpiryPolicy, ManualClock, StorageConfig, plots
 from toolkit.lessons import CountingStorage
-from toolkit.plots import plot_timelines_overlay
 from toolkit.sim import load_scenario, run
 
 FAST = os.environ.get("TOOLKIT_FAST", "1") != "0"
@@ -108,7 +107,7 @@ print(table.astype(float).round(1).to_string())
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
 tens = {n: results[n].timeline for n in ["lazy only", "scan 10%", "cursor 10%", "deadline 10%"]}
-plot_timelines_overlay(tens, "expired_present", ax=ax1,
+plots.plot_timelines_overlay(tens, "expired_present", ax=ax1,
                        ylabel="expired entries still in memory")
 live = results["deadline 100%"].timeline
 ax1.plot(live.time_ms / 1000, live["size"] - live.expired_present, color="black",
@@ -117,11 +116,12 @@ ax1.legend(fontsize=8)
 ax1.set_title("Sweeping 10% every 5 s: the backlog grows")
 ax1.set_ylim(bottom=0)
 hundreds = {n: results[n].timeline for n in ["scan 100%", "cursor 100%", "deadline 100%"]}
-plot_timelines_overlay(hundreds, "expired_present", ax=ax2,
+plots.plot_timelines_overlay(hundreds, "expired_present", ax=ax2,
                        ylabel="expired entries still in memory")
 ax2.set_title("Sweeping 100% every 5 s: a saw-tooth, the same for all")
 ax2.set_ylim(ax1.get_ylim())
 if SAVE_FIGURES:
+    (ROOT / "docs" / "figures").mkdir(parents=True, exist_ok=True)
     fig.savefig(ROOT / "docs" / "figures" / "04_expiry_strategies.png", dpi=100)
 plt.show()
 
@@ -137,11 +137,12 @@ plt.show()
 #   expirable count: it never looks at a live entry, so its budget goes on dead ones.
 #
 # About 5,000 sessions are live at any time and 2,500 of them expire between two sweeps:
-# far more than any 10 % budget removes. Hazelcast's default suits stores whose entries mostly live much longer than
-# the sweep interval; for a stream of short-lived entries, sweep more (here 100 %), or
-# sweep adaptively as Redis does (it repeats its cycle while more than 10 % of the keys it
-# sampled were stale). At 100 % all three strategies free the same entries, at the same
-# times: the memory curve is a saw-tooth from 0 to 5 s worth of expiries.
+# far more than any 10 % budget removes. Hazelcast's default suits stores whose entries
+# mostly live much longer than the sweep interval; for a stream of short-lived entries,
+# sweep more (here 100 %), or sweep adaptively as Redis does (it repeats its cycle while
+# more than 10 % of the keys it sampled were stale). At 100 % all three strategies free the
+# same entries at the same times: the memory curve is a saw-tooth from 0 to 5 s worth of
+# expiries.
 
 # %%
 lazy = results["lazy only"]
@@ -195,9 +196,12 @@ def sweep_costs(strategy, percentage, step_ms=10, rate_per_s=500, ttl_ms=10_000,
     return rows
 
 
-costs = pd.DataFrame(
-    [row for pct in [10, 100] for s in ["scan", "cursor", "deadline"] for row in sweep_costs(s, pct)]
-)
+costs = pd.DataFrame([
+    row
+    for pct in [10, 100]
+    for strategy in ["scan", "cursor", "deadline"]
+    for row in sweep_costs(strategy, pct)
+])
 
 # %%
 # NBVAL_CHECK_OUTPUT

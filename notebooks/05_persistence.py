@@ -36,9 +36,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from toolkit import ManualClock, RecordStoreFactory, StorageConfig, metadata_frame
+from toolkit import ManualClock, RecordStoreFactory, StorageConfig, metadata_frame, plots
 from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
-from toolkit.plots import plot_timelines_overlay
 from toolkit.sim import load_scenario, run, sweep
 
 FAST = os.environ.get("TOOLKIT_FAST", "1") != "0"
@@ -184,10 +183,11 @@ print(comparison.astype(float).round(3).to_string())
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
 timelines = {m: r.timeline for m, r in results.items()}
-plot_timelines_overlay(timelines, "backing_writes", ax=ax1, ylabel="rows written to SQLite per s")
+plots.plot_timelines_overlay(timelines, "backing_writes", ax=ax1,
+                            ylabel="rows written to SQLite per s")
 ax1.set_ylim(bottom=0)
 ax1.set_title("Database writes: every client write vs coalesced batches")
-plot_timelines_overlay(timelines, "pending_writes", ax=ax2,
+plots.plot_timelines_overlay(timelines, "pending_writes", ax=ax2,
                        ylabel="dirty entries (would be lost by a crash)")
 ax2.set_ylim(bottom=0)
 ax2.set_title("Data at risk over time")
@@ -247,6 +247,7 @@ lines = ax1.get_lines() + ax2.get_lines()
 ax1.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="center right")
 ax1.set_title("Write-behind: fewer database writes, more data at risk")
 if SAVE_FIGURES:
+    (ROOT / "docs" / "figures").mkdir(parents=True, exist_ok=True)
     fig.savefig(ROOT / "docs" / "figures" / "05_persistence.png", dpi=100)
 plt.show()
 

@@ -37,14 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from toolkit.traces import (
-    miss_ratio_curve,
-    open_trace,
-    plot_mrc,
-    read_requests,
-    replay_store,
-    write_synthetic_trace,
-)
+from toolkit import traces
 
 FAST = os.environ.get("TOOLKIT_FAST", "1") != "0"
 N_REQUESTS = 100_000 if FAST else 1_000_000
@@ -61,10 +54,10 @@ workdir = tempfile.TemporaryDirectory()
 
 # %%
 path = Path(workdir.name) / "zipf.oracleGeneral.bin"
-generated = write_synthetic_trace(path, N_REQUESTS, N_OBJECTS, alpha=0.9, seed=7,
-                                  size_range=(100, 10_000))
-trace = open_trace(path)
-requests = read_requests(trace)
+generated = traces.write_synthetic_trace(path, N_REQUESTS, N_OBJECTS, alpha=0.9, seed=7,
+                                         size_range=(100, 10_000))
+trace = traces.open_trace(path)
+requests = traces.read_requests(trace)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -72,7 +65,8 @@ keys, counts = np.unique(requests["key"], return_counts=True)
 ranked = np.sort(counts)[::-1]
 print("requests:", len(requests), "| distinct objects:", len(keys),
       "| duration s:", round(float(requests["time_ms"][-1]) / 1000, 1))
-print("requests to the top 1% of objects:", round(float(ranked[: len(ranked) // 100].sum() / len(requests)), 3))
+top = ranked[: len(ranked) // 100].sum() / len(requests)
+print("requests to the top 1% of objects:", round(float(top), 3))
 print("objects requested once:", round(float((counts == 1).mean()), 3))
 print("first requests:")
 print(pd.DataFrame(requests[:5]).to_string(index=False))
@@ -105,8 +99,8 @@ plt.show()
 # %%
 CAPACITIES = [10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000]
 POLICIES = ["lru", "fifo", "lfu", "belady"]
-curves = pd.concat([miss_ratio_curve(requests, CAPACITIES, policy=p) for p in POLICIES])
-lru_by_replay = miss_ratio_curve(requests, CAPACITIES, policy="lru", method="replay")
+curves = pd.concat([traces.miss_ratio_curve(requests, CAPACITIES, policy=p) for p in POLICIES])
+lru_by_replay = traces.miss_ratio_curve(requests, CAPACITIES, policy="lru", method="replay")
 table = curves.pivot(index="capacity", columns="policy", values="miss_ratio")
 table.columns = table.columns.str.lower()
 table = table[POLICIES]
@@ -149,7 +143,7 @@ print("largest LRU - Belady gap:", round(float(gap.max()), 3), "at", int(gap.idx
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
-plot_mrc(curves, ax=ax1)
+traces.plot_mrc(curves, ax=ax1)
 ax1.axhline(TARGET, color="grey", linestyle=":", linewidth=1)
 ax1.set_xlabel("cache size (objects, log scale)")
 ax1.set_ylabel("miss ratio (misses / reads)")
@@ -188,7 +182,8 @@ RUNS = [("file (1 s clock)", requests, "lru_exact", None),
 rows = []
 for capacity in STORE_CAPACITIES:
     for clock_name, reqs, policy, samples in RUNS:
-        result = replay_store(reqs, capacity, policy=policy, sample_count=samples, seed=1)
+        result = traces.replay_store(reqs, capacity, policy=policy, sample_count=samples,
+                                     seed=1)
         rows.append({"capacity": capacity, "trace": clock_name, "policy": policy,
                      "samples": samples or "-", "store": result.miss_ratio,
                      "exact LRU": table.loc[capacity, "lru"],
