@@ -303,3 +303,21 @@ def test_data_store_spec_validation() -> None:
     with pytest.raises(ScenarioError) as info:
         DataStoreSpec(write_batch_size=0)
     assert info.value.key == "write_batch_size"
+
+
+def test_extra_observers_see_the_run() -> None:
+    from toolkit import EventCounter
+    from toolkit.sim import Scenario, run
+
+    counter = EventCounter()
+    scenario = Scenario.from_dict(
+        {
+            "name": "observed",
+            "workload": {"seed": 3, "duration_ms": 2_000, "arrival": {"kind": "constant", "rate_per_s": 500},
+                         "keys": {"kind": "uniform", "key_count": 50}, "read_fraction": 0.5},
+            "store": {"max_entry_count": 20},
+        }
+    )
+    result = run(scenario, observers=[counter])
+    assert counter.counts["put"] == result.summary["inserts"]
+    assert counter.counts["evict"] == int(result.timeline["evictions"].sum())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -23,6 +23,7 @@ import simpy
 from ..clocks import SimClock
 from ..datastores.base import MapDataStore, NullDataStore
 from ..factory import RecordStoreFactory
+from ..observers import MutationObserver
 from ..records import ExpiryPolicy, SizedValue
 from .metrics import (
     OUTCOME_HIT,
@@ -126,7 +127,13 @@ class MillisSimClock(SimClock):
 class _Simulation:
     """The wiring of one run: environment, clock, data store, store, recorder, processes."""
 
-    def __init__(self, scenario: Scenario, record_operations: bool, trace: Trace | None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        record_operations: bool,
+        trace: Trace | None,
+        observers: Sequence[MutationObserver] = (),
+    ) -> None:
         self.scenario = scenario
         w = scenario.workload
         if w.arrival.kind == "trace" and trace is None:
@@ -148,7 +155,9 @@ class _Simulation:
                 lm.memory_write_ms,
             )
         )
-        self.store = RecordStoreFactory(config, self.ds, [self.recorder], self.clock).create(
+        self.store = RecordStoreFactory(
+            config, self.ds, [self.recorder, *observers], self.clock
+        ).create(
             scenario.name, 0
         )
         self.streams = client_streams(w, request_seq, trace)
@@ -418,20 +427,25 @@ class _Simulation:
 
 
 def run(
-    scenario: Scenario, *, record_operations: bool = False, trace: Trace | None = None
+    scenario: Scenario,
+    *,
+    record_operations: bool = False,
+    trace: Trace | None = None,
+    observers: Sequence[MutationObserver] = (),
 ) -> SimResult:
     """Run ``scenario`` and return its :class:`SimResult`.
 
     The same scenario (same seed) gives the same timeline, bit for bit. With
     ``record_operations`` every client operation is kept (slower; for small runs). ``trace``
-    replaces reading ``workload.arrival.trace`` from disk. Raises
+    replaces reading ``workload.arrival.trace`` from disk. ``observers`` are added to the
+    store beside the metrics recorder (they see simulated times through the store). Raises
     :class:`~toolkit.sim.ScenarioError` for a trace that cannot be read, and whatever the
     layers raise (a write-behind queue that is full, a database error).
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"run() needs a Scenario, got {type(scenario).__name__}")
     started = time.perf_counter()
-    sim = _Simulation(scenario, record_operations, trace)
+    sim = _Simulation(scenario, record_operations, trace, observers)
     sim.run()
     timeline = sim.recorder.as_dataframe()
     operations = (

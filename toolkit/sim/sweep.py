@@ -17,7 +17,6 @@ from multiprocessing import get_context
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..errors import ToolkitError
 from .errors import ScenarioError
@@ -146,6 +145,8 @@ def sweep(
     kind = executor if executor is not None else ("process" if jobs > 1 else "serial")
     n = len(points)
     results: list[tuple[dict[str, Any], pd.DataFrame | None] | None] = [None] * n
+    from tqdm.auto import tqdm  # imported here: a notebook that never sweeps needs no widget
+
     bar = tqdm(total=n, disable=not progress, desc=scenario.name, unit="run")
     try:
         if kind == "serial":
