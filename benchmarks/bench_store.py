@@ -32,7 +32,7 @@ from .common import markdown_table, median_time, zipf_keys
 
 N_KEYS = 100_000
 CAPACITY = 10_000
-TTL_MS = 60_000
+TTL_MS = 300_000  # long enough that the capacity binds: both eviction and expiry happen
 
 
 def make_stream(n: int, seed: int = 7) -> tuple[list[int], list[bool]]:
@@ -42,7 +42,8 @@ def make_stream(n: int, seed: int = 7) -> tuple[list[int], list[bool]]:
 
 
 def run_store(keys: list[int], writes: list[bool], policy: EvictionPolicy,
-              strategy: ExpiryStrategy = ExpiryStrategy.CURSOR, aside: bool = True) -> float:
+              strategy: ExpiryStrategy = ExpiryStrategy.CURSOR,
+              aside: bool = True) -> tuple[float, int]:
     clock = ManualClock()
     store = RecordStoreFactory(
         StorageConfig(default_ttl_millis=TTL_MS, max_entry_count=CAPACITY,
@@ -56,11 +57,12 @@ def run_store(keys: list[int], writes: list[bool], policy: EvictionPolicy,
             put(key, key)
         elif get(key, True) is None and aside:
             put(key, key)
-    return store.stats.hits / max(1, store.stats.hits + store.stats.misses)
+    stats = store.stats
+    return stats.hits / max(1, stats.hits + stats.misses), stats.evictions
 
 
 def run_cachetools(keys: list[int], writes: list[bool], cache: Any, clock: ManualClock,
-                   aside: bool = True) -> float:
+                   aside: bool = True) -> tuple[float, int | None]:
     tick = clock.advance
     get = cache.get
     hits = misses = 0
@@ -74,10 +76,10 @@ def run_cachetools(keys: list[int], writes: list[bool], cache: Any, clock: Manua
                 cache[key] = key
         else:
             hits += 1
-    return hits / max(1, hits + misses)
+    return hits / max(1, hits + misses), None
 
 
-def run_dict(keys: list[int], writes: list[bool], aside: bool = True) -> float:
+def run_dict(keys: list[int], writes: list[bool], aside: bool = True) -> tuple[float, int]:
     d: dict[int, int] = {}
     get = d.get
     hits = misses = 0
@@ -90,24 +92,24 @@ def run_dict(keys: list[int], writes: list[bool], aside: bool = True) -> float:
                 d[key] = key
         else:
             hits += 1
-    return hits / max(1, hits + misses)
+    return hits / max(1, hits + misses), 0
 
 
 def throughput_table(n: int, rounds: int, aside: bool) -> tuple[str, dict[str, float]]:
     keys, writes = make_stream(n)
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, tuple[float, float, int | None]] = {}
 
     def timed(name: str, fn: Any) -> None:
-        ratio_box: list[float] = []
-        t = median_time(lambda: ratio_box.append(fn()), rounds=rounds)
-        results[name] = (n / t, ratio_box[-1])
+        box: list[tuple[float, int | None]] = []
+        t = median_time(lambda: box.append(fn()), rounds=rounds)
+        results[name] = (n / t, *box[-1])
 
-    def ttl_cache() -> float:
+    def ttl_cache() -> tuple[float, int | None]:
         clock = ManualClock()
-        cache = cachetools.TTLCache(CAPACITY, TTL_MS, timer=clock.now_millis)
+        cache: Any = cachetools.TTLCache(CAPACITY, TTL_MS, timer=clock.now_millis)
         return run_cachetools(keys, writes, cache, clock, aside)
 
-    def lru_cache() -> float:
+    def lru_cache() -> tuple[float, int | None]:
         clock = ManualClock()
         return run_cachetools(keys, writes, cachetools.LRUCache(CAPACITY), clock, aside)
 
@@ -124,10 +126,12 @@ def throughput_table(n: int, rounds: int, aside: bool) -> tuple[str, dict[str, f
               lambda s=strategy: run_store(keys, writes, EvictionPolicy.LRU, s, aside=aside))
     base = results["cachetools.TTLCache"][0]
     rows = [
-        (name, f"{ops / 1e6:.2f}", f"{ops / base:.2f}x", f"{hit:.3f}")
-        for name, (ops, hit) in results.items()
+        (name, f"{ops / 1e6:.2f}", f"{ops / base:.2f}x", f"{hit:.3f}",
+         "-" if evicted is None else f"{evicted:,}")
+        for name, (ops, hit, evicted) in results.items()
     ]
-    table = markdown_table(["implementation", "M ops/s (median)", "vs TTLCache", "hit ratio"], rows)
+    header = ["implementation", "M ops/s (median)", "vs TTLCache", "hit ratio", "evictions"]
+    table = markdown_table(header, rows)
     return table, {k: v[0] / base for k, v in results.items()}
 
 
@@ -151,7 +155,7 @@ def bytes_per_entry(n: int) -> tuple[str, float]:
         return s
 
     def ttl() -> Any:
-        c = cachetools.TTLCache(n + 1, TTL_MS, timer=lambda: 1_000_000)
+        c: Any = cachetools.TTLCache(n + 1, TTL_MS, timer=lambda: 1_000_000)
         for k in keys:
             c[k] = 1
         return c
