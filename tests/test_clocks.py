@@ -64,6 +64,7 @@ def test_sim_clock_follows_the_environment() -> None:
     env.process(proc(env))
     env.run()
     assert seen == [0, 1500, 1500]
+    assert all(type(t) is int for t in seen)
 
 
 def test_sim_clock_in_milliseconds() -> None:

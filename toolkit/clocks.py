@@ -93,8 +93,8 @@ class SimClock:
     def now_millis(self) -> int:
         """Return the environment's ``now`` converted to whole milliseconds."""
         if self.millis_per_unit == 1:
-            return int(round(self.env.now))
-        return int(round(self.env.now * self.millis_per_unit))
+            return round(self.env.now)
+        return round(self.env.now * self.millis_per_unit)
 
     def __repr__(self) -> str:
         return f"SimClock(now={self.now_millis()}ms, millis_per_unit={self.millis_per_unit})"
