@@ -49,7 +49,7 @@ class ExpiryStrategy(_NamedEnum):
 
     SCAN walks every entry (the seed's way, O(n) per sweep); CURSOR walks a resumable cursor
     over the expirable entries only (Hazelcast's ClearExpiredRecordsTask, Redis 6's active
-    expire cycle); DEADLINE pops a deadline heap (O(K log n) for K expired entries).
+    expire cycle); DEADLINE pops a deadline heap (amortized O(K log n) for K expired entries).
     """
 
     SCAN = "scan"
