@@ -445,3 +445,40 @@ def test_benchmark_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str
     bench_persistence.main(["--ops", "1000", "--rounds", "1", "--dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "| write-behind" in out and "raw sqlite3" in out
+
+
+# --- a loaded record keeps the stored expiration ---------------------------------------------
+
+
+@pytest.mark.parametrize("behind", [False, True], ids=["write-through", "write-behind"])
+def test_loaded_record_expires_when_the_stored_one_would(tmp_path: Path, behind: bool) -> None:
+    clock = ManualClock(1_000)
+    path = tmp_path / "ttl.db"
+    inner = SQLiteDataStore(path, clock)
+    ds: Any = WriteBehindDataStore(inner, clock, 50, 10) if behind else inner
+    with ds:
+        store = DefaultRecordStore("m", data_store=ds, clock=clock,
+                                   config=StorageConfig(default_ttl_millis=60_000))
+        store.put("k", "v", ExpiryPolicy(ttl_millis=500))  # stored to expire at 1_500
+        store.evict("k")  # leaves memory (staged in the queue when writing behind)
+        clock.advance(200)
+        loaded = store.get("k")
+        assert loaded is not None and loaded.value == "v"
+        assert loaded.metadata.ttl_millis == 300  # not the store-wide 60 s
+        clock.set(1_500)
+        assert store.get("k") is not None  # strict: live at its deadline
+        clock.advance(1)
+        assert store.get("k") is None
+        assert store.stats.expirations_ttl == 1
+
+
+def test_loaded_record_without_stored_expiry_takes_the_store_default(tmp_path: Path) -> None:
+    clock = ManualClock(1_000)
+    with SQLiteDataStore(tmp_path / "plain.db", clock) as db:
+        DefaultRecordStore("m", data_store=db, clock=clock).put("k", 1)
+        fresh = DefaultRecordStore("m", data_store=db, clock=clock,
+                                   config=StorageConfig(default_ttl_millis=700))
+        loaded = fresh.get("k")
+        assert loaded is not None and loaded.metadata.ttl_millis == 700
+        assert db.load_entry("m", "k") == (1, 0)
+        assert db.load_entry("m", "absent") is None

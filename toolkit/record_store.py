@@ -386,12 +386,20 @@ class DefaultRecordStore:
         return self._load(key)
 
     def _load(self, key: Any) -> Record | None:
-        value = self._data_store.load(self._name, key)
-        if value is None:
+        load_entry = getattr(self._data_store, "load_entry", None)
+        if load_entry is not None:
+            entry = load_entry(self._name, key)
+        else:  # a data store that only knows values
+            loaded = self._data_store.load(self._name, key)
+            entry = None if loaded is None else (loaded, 0)
+        if entry is None:
             return None
+        value, expiration_time = entry
         now = self._clock.now_millis()
         md = RecordMetadata.new(now, estimate_cost(key, value))
-        md.ttl_millis = self._default_ttl
+        # A stored expiration keeps counting: the loaded record expires when the stored one
+        # would have (at least 1 ms from now: a TTL of 0 would mean "never").
+        md.ttl_millis = max(1, expiration_time - now) if expiration_time else self._default_ttl
         md.max_idle_millis = self._default_idle
         if self._data_store.is_loadable(key, self._name):
             md.on_store(now)

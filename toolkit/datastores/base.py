@@ -102,6 +102,11 @@ class MapDataStore(Protocol):
         """The newest value of ``key`` (a queued write wins over the stored row), or None."""
         ...
 
+    def load_entry(self, map_name: str, key: Any) -> tuple[Any, int] | None:
+        """As :meth:`load`, with the write's absolute ``expiration_time`` (ms, 0 = never), so
+        a loaded record expires when the stored one would have."""
+        ...
+
     def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:
         """(key, value) for each of ``keys`` that has a value."""
         ...
@@ -168,6 +173,9 @@ class NullDataStore:
         return False
 
     def load(self, map_name: str, key: Any) -> Any | None:
+        return None
+
+    def load_entry(self, map_name: str, key: Any) -> tuple[Any, int] | None:
         return None
 
     def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:

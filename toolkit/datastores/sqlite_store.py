@@ -116,7 +116,7 @@ class SQLiteDataStore:
         }
         self._del_sql = {b: f"DELETE FROM {t} WHERE map_name = ? AND key = ?" for b, t in _TABLES.items()}
         self._get_sql = {
-            b: f"SELECT value FROM {t} WHERE map_name = ? AND key = ?"
+            b: f"SELECT value, expiration_time FROM {t} WHERE map_name = ? AND key = ?"
             " AND (expiration_time = 0 OR expiration_time >= ?)"
             for b, t in _TABLES.items()
         }
@@ -278,7 +278,7 @@ class SQLiteDataStore:
 
     # --- reads --------------------------------------------------------------------------
 
-    def _load(self, map_name: str, key: Any, backup: bool) -> Any | None:
+    def _load(self, map_name: str, key: Any, backup: bool) -> tuple[Any, int] | None:
         self._check_map(map_name)
         try:
             ek = encode_key(key)
@@ -295,15 +295,22 @@ class SQLiteDataStore:
         if row is None:
             return None
         self.stats.keys_loaded += 1
-        return decode_value(row[0])
+        return decode_value(row[0]), int(row[1])
 
     def load(self, map_name: str, key: Any) -> Any | None:
         """The stored primary value of ``key``, or None if absent or expired at ``clock`` now."""
+        entry = self._load(map_name, key, False)
+        return None if entry is None else entry[0]
+
+    def load_entry(self, map_name: str, key: Any) -> tuple[Any, int] | None:
+        """``(value, expiration_time)`` of the live primary row of ``key`` (expiration_time
+        absolute ms, 0 = never), or None."""
         return self._load(map_name, key, False)
 
     def load_backup(self, map_name: str, key: Any) -> Any | None:
         """The stored backup value of ``key``, or None if absent or expired."""
-        return self._load(map_name, key, True)
+        entry = self._load(map_name, key, True)
+        return None if entry is None else entry[0]
 
     def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:
         """``(key, value)`` for each of ``keys`` with a live primary row, in the order given

@@ -276,6 +276,24 @@ class WriteBehindDataStore:
             self.stats.keys_loaded += 1
         return value
 
+    def load_entry(self, map_name: str, key: Any) -> tuple[Any, int] | None:
+        """As :meth:`load`, with the write's absolute ``expiration_time`` (ms, 0 = never)."""
+        with self._lock:
+            op = self._newest.get((map_name, False, key))
+        if op is not None:
+            value = self._from_queue(op)
+            return None if value is None else (value, op.expiration_time)
+        loader = getattr(self.inner, "load_entry", None)
+        if loader is None:
+            value = self.inner.load(map_name, key)
+            entry = None if value is None else (value, 0)
+        else:
+            entry = loader(map_name, key)
+        self.stats.loads += 1
+        if entry is not None:
+            self.stats.keys_loaded += 1
+        return entry
+
     def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:
         """``(key, value)`` for each of ``keys`` that has a value, queued operations first,
         the rest from the inner store in one ``load_all``; in the order given."""
