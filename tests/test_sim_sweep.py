@@ -92,7 +92,7 @@ def test_process_pool_gives_the_same_rows_as_serial() -> None:
 
 
 def test_dask_gives_the_same_rows_as_serial() -> None:
-    distributed = pytest.importorskip("distributed")
+    import distributed  # the dask extra, installed by `make test`
     serial = sweep(_scenario(), GRID).summary
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
