@@ -100,10 +100,17 @@ class StorageEngine(Protocol):
 class HashMapStorage:
     """A dict-backed :class:`StorageEngine`.
 
+    Keys and records sit in dense parallel lists kept in a uniformly random order: a new key
+    takes a random position (the key there moves to the end, an inside-out shuffle) and a
+    removal moves the last key into the hole. So, as Hazelcast and Redis do over their hash
+    tables, ``random_samples(n)`` reads ``n`` consecutive positions from a random start: a
+    window of a random permutation is a uniform random sample without repeats, read with two
+    list slices (and with memory reads close together).
+
     Costs: ``put``/``get``/``remove`` O(1); ``random_samples(n)`` O(n) of the sample;
     ``fetch_keys``/``fetch_entries`` O(page). A cursor pass visits every key exactly once while
-    the storage is not modified; under concurrent removals a key moved into an already visited
-    position can be missed (removal swaps the last key into the hole).
+    the storage is not modified; under concurrent changes a key present throughout can be
+    missed or seen twice (entries move when others come and go).
 
     ``seed`` makes sampling reproducible.
     """
@@ -128,9 +135,24 @@ class HashMapStorage:
         prev = data.get(key)
         data[key] = record
         if prev is None:
-            self._pos[key] = len(self._keys)
-            self._keys.append(key)
-            self._records.append(record)
+            keys = self._keys
+            records = self._records
+            pos = self._pos
+            n = len(keys)
+            j = self._bits(32) % (n + 1)
+            if j < n:
+                # Inside-out shuffle: the new key takes position j, its tenant moves to the end.
+                moved = keys[j]
+                keys.append(moved)
+                records.append(records[j])
+                pos[moved] = n
+                keys[j] = key
+                records[j] = record
+                pos[key] = j
+            else:
+                keys.append(key)
+                records.append(record)
+                pos[key] = n
             self._cost += record.metadata.cost
         else:
             self._records[self._pos[key]] = record
@@ -239,11 +261,12 @@ class HashMapStorage:
         if sample_count >= n:
             return list(zip(keys, self._records, strict=True))
         records = self._records
-        if sample_count * 4 < n:
-            # Independent draws; a repeat is rare and harmless for eviction sampling.
-            bits = self._bits
-            return [(keys[i := bits(32) % n], records[i]) for _ in range(sample_count)]
-        return [(keys[i], records[i]) for i in self._rng.sample(range(n), sample_count)]
+        start = self._bits(32) % n
+        end = start + sample_count
+        if end <= n:
+            return list(zip(keys[start:end], records[start:end], strict=True))
+        end -= n
+        return list(zip(keys[start:] + keys[:end], records[start:] + records[:end], strict=True))
 
     def __repr__(self) -> str:
         return f"HashMapStorage(len={len(self._data)}, cost={self._cost})"

@@ -129,21 +129,25 @@ class SampledEvictor(Evictor):
         """The LRU loop of :meth:`select`, written out: it runs once per eviction."""
         best: tuple[Any, Record] | None = None
         best_score = _BIG
+        # Compare records, not keys: an identity test never has to read a key object.
+        shielded = self.engine.get(protected)
         if check_expiry:
             for pair in samples:
-                md = pair[1].metadata
+                rec = pair[1]
+                md = rec.metadata
                 accessed = md.last_access_time
                 ttl = md.ttl_millis
                 idle = md.max_idle_millis
                 if (ttl and now - md.last_update_time > ttl) or (idle and now - accessed > idle):
-                    return pair[0], pair[1], md.expiry_reason(now)
-                if accessed < best_score and pair[0] != protected:
+                    return pair[0], rec, md.expiry_reason(now)
+                if accessed < best_score and rec is not shielded:
                     best = pair
                     best_score = accessed
         else:
             for pair in samples:
-                accessed = pair[1].metadata.last_access_time
-                if accessed < best_score and pair[0] != protected:
+                rec = pair[1]
+                accessed = rec.metadata.last_access_time
+                if accessed < best_score and rec is not shielded:
                     best = pair
                     best_score = accessed
         if best is not None:
