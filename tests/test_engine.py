@@ -164,3 +164,44 @@ class TestHashMapStorage(EngineContract):
 class TestReferenceEngine(EngineContract):
     def make(self) -> ReferenceEngine:
         return ReferenceEngine()
+
+
+class TestHashMapStorageInInsertionOrder(EngineContract):
+    def make(self) -> HashMapStorage:
+        return HashMapStorage(seed=1, shuffle=False)
+
+    def test_keeps_insertion_order(self) -> None:
+        e = self.make()
+        for i in range(20):
+            e.put(i, rec(i))
+        assert drain_keys(e, 7) == list(range(20))
+
+
+def test_shuffled_order_is_a_permutation_that_moves() -> None:
+    e = HashMapStorage(seed=5)
+    for i in range(200):
+        e.put(i, rec(i))
+    order = drain_keys(e, 50)
+    assert sorted(order) == list(range(200)) and order != list(range(200))
+
+
+def test_window_samples_have_no_repeats_and_are_uniform() -> None:
+    e = HashMapStorage(seed=11)
+    for i in range(100):
+        e.put(i, rec(i))
+    seen = {i: 0 for i in range(100)}
+    for _ in range(4000):
+        sample = [k for k, _ in e.random_samples(10)]
+        assert len(set(sample)) == 10
+        for k in sample:
+            seen[k] += 1
+    # 40,000 picks over 100 keys: about 400 each; a fixed window over insertion order would
+    # leave most keys far from it.
+    assert min(seen.values()) > 250 and max(seen.values()) < 550
+
+
+def test_sampling_policies_get_a_shuffled_engine() -> None:
+    from toolkit import EvictionPolicy
+
+    assert EvictionPolicy.LRU.sampled and EvictionPolicy.LFU_AGED.sampled
+    assert not EvictionPolicy.LRU_EXACT.sampled and not EvictionPolicy.NONE.sampled

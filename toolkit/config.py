@@ -43,6 +43,11 @@ class EvictionPolicy(_NamedEnum):
     LFU_EXACT = "lfu_exact"
     NONE = "none"
 
+    @property
+    def sampled(self) -> bool:
+        """Whether the policy picks its victim from a random sample of the engine."""
+        return self not in (EvictionPolicy.LRU_EXACT, EvictionPolicy.LFU_EXACT, EvictionPolicy.NONE)
+
 
 class ExpiryStrategy(_NamedEnum):
     """How ``evict_expired`` finds expired entries (lazy expiry on access always applies).

@@ -112,12 +112,14 @@ class HashMapStorage:
     the storage is not modified; under concurrent changes a key present throughout can be
     missed or seen twice (entries move when others come and go).
 
-    ``seed`` makes sampling reproducible.
+    ``seed`` makes sampling reproducible. ``shuffle=False`` keeps insertion order instead (a
+    put is a little cheaper) and samples by independent random draws: for stores that never
+    sample (exact or no eviction policy).
     """
 
-    __slots__ = ("_data", "_keys", "_records", "_pos", "_cost", "_rng", "_bits")
+    __slots__ = ("_data", "_keys", "_records", "_pos", "_cost", "_rng", "_bits", "_shuffle")
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, shuffle: bool = True) -> None:
         self._data: dict[Hashable, Record] = {}
         # Dense, parallel lists: position i holds a key and its record, so a random sample is a
         # couple of list reads (no hash lookups) and removal swaps the last entry into the hole.
@@ -127,6 +129,7 @@ class HashMapStorage:
         self._cost = 0
         self._rng = random.Random(seed)
         self._bits = self._rng.getrandbits
+        self._shuffle = bool(shuffle)
 
     # --- core map operations -----------------------------------------------------------
 
@@ -139,7 +142,7 @@ class HashMapStorage:
             records = self._records
             pos = self._pos
             n = len(keys)
-            j = self._bits(32) % (n + 1)
+            j = self._bits(32) % (n + 1) if self._shuffle else n
             if j < n:
                 # Inside-out shuffle: the new key takes position j, its tenant moves to the end.
                 moved = keys[j]
@@ -261,6 +264,10 @@ class HashMapStorage:
         if sample_count >= n:
             return list(zip(keys, self._records, strict=True))
         records = self._records
+        if not self._shuffle:
+            # Insertion order is not random: independent draws (a rare repeat is harmless).
+            bits = self._bits
+            return [(keys[i := bits(32) % n], records[i]) for _ in range(sample_count)]
         start = self._bits(32) % n
         end = start + sample_count
         if end <= n:

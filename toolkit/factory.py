@@ -40,7 +40,7 @@ class RecordStoreFactory:
         return DefaultRecordStore(
             map_name,
             partition_id,
-            HashMapStorage(seed),
+            HashMapStorage(seed, shuffle=self.config.eviction_policy.sampled),
             self.data_store,
             CompositeMutationObserver(self.observers),
             self.config,

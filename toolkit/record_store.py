@@ -182,7 +182,9 @@ class DefaultRecordStore:
         seed = _seed_for(config.sampling_seed, name, partition_id)
         self._name = name
         self._partition_id = partition_id
-        self._engine: StorageEngine = HashMapStorage(seed) if engine is None else engine
+        self._engine: StorageEngine = (
+            HashMapStorage(seed, shuffle=config.eviction_policy.sampled) if engine is None else engine
+        )
         self._data_store: MapDataStore = NullDataStore() if data_store is None else data_store
         if observer is None:
             observer = CompositeMutationObserver()
