@@ -252,10 +252,6 @@ class HashMapStorage:
     def __iter__(self) -> Iterator[Any]:
         return iter(list(self._keys))
 
-    def key_at(self, index: int) -> Any:
-        """The key at dense position ``index`` (0 <= index < len): O(1)."""
-        return self._keys[index]
-
     def random_samples(self, sample_count: int) -> list[tuple[Any, Record]]:
         if type(sample_count) is not int or sample_count < 0:
             check_non_negative_int("sample_count", sample_count)

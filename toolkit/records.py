@@ -375,12 +375,3 @@ def estimate_cost(key: Any, value: Any) -> int:
     if t is str or t is bytes or t is float or t is int:
         return size + _getsizeof(value) + RECORD_OVERHEAD_BYTES
     return size + value_size(value) + RECORD_OVERHEAD_BYTES
-
-
-def check_key(key: Any) -> Any:
-    """Keys must be hashable; refuse anything else with a clear error."""
-    try:
-        hash(key)
-    except TypeError:
-        raise InvalidArgumentError(f"key must be hashable, got {type(key).__name__}: {key!r}") from None
-    return key
