@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .errors import InvalidArgumentError, check_non_negative_int
+from .errors import check_non_negative_int
 
 __all__ = [
     "RecordMetadata",
