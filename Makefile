@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean notebooks
+.PHONY: demo test bench lint clean notebooks run-notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ lint: $(STAMP)
 
 notebooks: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# Re-execute every notebook in place (fast mode), without run timestamps, so diffs show only
+# real output changes; then `make test` checks them under nbval.
+run-notebooks: $(STAMP)
+	cd notebooks && for nb in *.ipynb; do \
+		../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+			--ClearMetadataPreprocessor.enabled=True \
+			--ClearMetadataPreprocessor.clear_notebook_metadata=False $$nb || exit 1; done
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis
