@@ -38,7 +38,8 @@ run-notebooks: $(STAMP)
 	cd notebooks && for nb in *.ipynb; do \
 		../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 			--ClearMetadataPreprocessor.enabled=True \
-			--ClearMetadataPreprocessor.clear_notebook_metadata=False $$nb || exit 1; done
+			--ClearMetadataPreprocessor.clear_notebook_metadata=False \
+			--ClearMetadataPreprocessor.preserve_cell_metadata_mask=lines_to_next_cell $$nb || exit 1; done
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis
