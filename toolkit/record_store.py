@@ -217,6 +217,8 @@ class DefaultRecordStore:
         self._expiry_tracking = self._expiry.tracking
         self._expirable_count = 0
         self._ds_null = self._data_store.is_null()
+        # A data store that returns the stored expiration with the value (optional).
+        self._load_entry = getattr(self._data_store, "load_entry", None)
         self.stats = StoreStats()
         self._data_store.add_stored_listener(name, self._on_stored)
 
@@ -388,7 +390,7 @@ class DefaultRecordStore:
         return self._load(key)
 
     def _load(self, key: Any) -> Record | None:
-        load_entry = getattr(self._data_store, "load_entry", None)
+        load_entry = self._load_entry
         if load_entry is not None:
             entry = load_entry(self._name, key)
         else:  # a data store that only knows values
