@@ -39,6 +39,7 @@ from toolkit.datastores import (
     encode_value,
     flush_process,
 )
+from toolkit.datastores.codec import encode_plain
 from toolkit.records import (
     LwwValue,
     OrMapEntry,
@@ -125,6 +126,20 @@ def test_codec_is_canonical() -> None:
     assert encode_value([1, 2]) != encode_value((1, 2))
     assert encode_value(1) != encode_value(True) != encode_value(1.0)
     assert encode_value(SizedValue(10, 1)) == '{"$sized":[10,1]}'
+
+
+def test_codec_values_beyond_orjson_fall_back_to_the_standard_encoder() -> None:
+    # Ints beyond 64 bits and lone surrogates are outside orjson; the value still round-trips.
+    for value in ([2**64, -(2**70)], {"big": 10**40}, ["\ud800"], {"s": "\udfff x"}):
+        assert same_value(decode_value(encode_value(value)), value)
+    assert encode_value({"é": "ü"}) == '{"é":"ü"}'  # values: UTF-8 text
+
+
+def test_codec_key_text_stays_ascii_escaped() -> None:
+    # Keys are database keys: their text must not change between versions of the encoder.
+    assert encode_key(("é", 1)) == '{"$tuple":["\\u00e9",1]}'
+    assert encode_key("é") == '"\\u00e9"'
+    assert encode_key((1e16,)) == '{"$tuple":[1e+16]}'
 
 
 def test_codec_keys_are_typed_and_canonical() -> None:
@@ -934,3 +949,19 @@ def test_flush_process_drives_write_behind_in_a_simulation(tmp_path: Path) -> No
         assert stored_at == {i: 100 * i + 250 for i in range(10)}
     with pytest.raises(InvalidArgumentError):
         flush_process(env, wb, 0)
+
+
+def test_write_behind_marks_plain_writes_checked_and_stores_the_same_text(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    plain, tagged = {"a": [1, "é"], "b": None}, {"t": (1, 2)}
+    with WriteBehindDataStore(SQLiteDataStore(tmp_path / "c.db", clock), clock, 10, 10) as wb:
+        wb.add("m", "p", plain, 0, 0)
+        wb.add("m", "t", tagged, 0, 0)
+        ops = {op.key: op for op in wb.queued()}
+        assert ops["p"].checked is True  # plain JSON: stored without a second check
+        assert ops["t"].checked is False  # a tuple inside: the full encoder tags it
+        wb.hard_flush()
+        conn = wb.inner._connection()
+        texts = dict(conn.execute("SELECT key, value FROM entries").fetchall())
+    assert texts == {encode_key("p"): encode_value(plain), encode_key("t"): encode_value(tagged)}
+    assert encode_plain(plain) == encode_value(plain)

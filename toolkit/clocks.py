@@ -54,8 +54,10 @@ class ManualClock:
 
     def advance(self, millis: int) -> int:
         """Move time forward by ``millis`` (>= 0); return the new time."""
-        self._now += check_non_negative_int("millis", millis)
-        return self._now
+        if type(millis) is not int or millis < 0:  # an int subclass (bool) or a bad value
+            check_non_negative_int("millis", millis)
+        self._now = now = self._now + millis
+        return now
 
     def set(self, millis: int) -> int:
         """Set time to ``millis``, which must not be earlier than now; return it."""

@@ -143,8 +143,12 @@ class MapDataStore(Protocol):
         """True for the no-op store."""
         ...
 
-    def check_value(self, value: Any) -> None:
-        """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``value`` cannot be stored."""
+    def check_value(self, value: Any) -> bool | None:
+        """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``value`` cannot be stored.
+
+        A store may return True to say the value needs no further checking when it is
+        encoded: a write-behind queue then marks its operation ``checked``
+        (:class:`~toolkit.datastores.StoreOp`) for the store's ``store_batch``."""
         ...
 
     def add_stored_listener(self, map_name: str, listener: StoredListener) -> None:
@@ -205,7 +209,7 @@ class NullDataStore:
     def is_null(self) -> bool:
         return True
 
-    def check_value(self, value: Any) -> None:
+    def check_value(self, value: Any) -> bool | None:
         return None
 
     def add_stored_listener(self, map_name: str, listener: StoredListener) -> None:

@@ -29,10 +29,12 @@ class StoreOp:
 
     ``expiration_time`` is absolute milliseconds (0 = never); ``is_backup`` selects the backup
     rows; ``due`` is when a write-behind queue may store it (ms) and ``seq`` its sequence
-    number (1, 2, ... in the order operations were queued).
+    number (1, 2, ... in the order operations were queued). ``checked`` is True when the
+    store's ``check_value`` accepted ``value`` and said it needs no second check (a write-behind
+    queue sets it; ``store_batch`` may then encode the value directly).
     """
 
-    __slots__ = ("map_name", "key", "value", "expiration_time", "is_backup", "due", "seq")
+    __slots__ = ("map_name", "key", "value", "expiration_time", "is_backup", "due", "seq", "checked")
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class StoreOp:
         is_backup: bool = False,
         due: int = 0,
         seq: int = 0,
+        checked: bool = False,
     ) -> None:
         self.map_name = map_name
         self.key = key
@@ -51,6 +54,7 @@ class StoreOp:
         self.is_backup = is_backup
         self.due = due
         self.seq = seq
+        self.checked = checked
 
     @property
     def is_delete(self) -> bool:

@@ -21,9 +21,11 @@ type               encoding
 =================  ===========================================================
 
 The encoding is canonical: equal values of the same types encode to the same text (object keys
-are sorted, no insignificant whitespace), so the text can serve as a database key. Keys use
-the same encoding (``"a"`` is ``'"a"'``, ``1`` is ``'1'``): ``1`` and ``"1"`` are different
-keys. Anything else (a ``set``, an arbitrary object, a NumPy scalar, a structure nested deeper
+are sorted, no insignificant whitespace), so the text can serve as a database key. Values are
+written with orjson (non-ASCII characters as UTF-8; the standard library for an ``int`` beyond
+64 bits); keys use the same encoding with every non-ASCII character escaped, through the
+standard library's C encoder (``"a"`` is ``'"a"'``, ``1`` is ``'1'``): ``1`` and ``"1"`` are
+different keys. Anything else (a ``set``, an arbitrary object, a NumPy scalar, a structure nested deeper
 than :data:`MAX_DEPTH` or cyclic) raises :class:`~toolkit.errors.UnsupportedValueError`.
 """
 
@@ -32,7 +34,10 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from ..errors import UnsupportedValueError
 from ..records import LwwValue, OrMapEntry, OrMapValue, OrTombstones, SizedValue, Timestamp
@@ -40,6 +45,7 @@ from ..records import LwwValue, OrMapEntry, OrMapValue, OrTombstones, SizedValue
 __all__ = [
     "encode_value",
     "check_value",
+    "encode_plain",
     "decode_value",
     "encode_key",
     "decode_key",
@@ -93,11 +99,24 @@ _c_encode = (
 )
 
 
-def _dumps(obj: Any) -> str:
-    """Compact, key-sorted JSON of a plain JSON tree."""
+def _dumps_ascii(obj: Any) -> str:
+    """Compact, key-sorted, ASCII-only JSON of a plain JSON tree (the key encoding)."""
     if _c_encode is None:  # pragma: no cover - CPython always has the C encoder
         return _py_dumps(obj)
     return "".join(_c_encode(obj, 0))
+
+
+_orjson_dumps = orjson.dumps
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def _dumps(obj: Any) -> str:
+    """Compact, key-sorted JSON of a plain JSON tree, UTF-8 text (the value encoding):
+    orjson, or the standard library for an int beyond 64 bits."""
+    try:
+        return _orjson_dumps(obj, option=_SORTED).decode()  # type: ignore[no-any-return]
+    except orjson.JSONEncodeError:
+        return _dumps_ascii(obj)
 
 
 _isfinite = math.isfinite
@@ -149,7 +168,7 @@ def _tree(v: Any, depth: int) -> Any:
         if all(type(k) is str and not k.startswith("$") for k in v):
             return {k: _tree(x, d) for k, x in v.items()}
         pairs = [(_tree(k, d), _tree(x, d)) for k, x in v.items()]
-        pairs.sort(key=lambda p: _dumps(p[0]))
+        pairs.sort(key=lambda p: _dumps_ascii(p[0]))
         return {"$dict": [[k, x] for k, x in pairs]}
     if t is tuple:
         return {"$tuple": [_tree(x, d) for x in v]}
@@ -180,19 +199,27 @@ _PLAIN_SCALARS = frozenset((str, int, bool, type(None)))
 def _plain(v: Any, depth: int) -> bool:
     """Whether ``v`` is plain JSON (encodable as it is, with no tagged objects)."""
     t = type(v)
-    if t in _PLAIN_SCALARS:
+    scalars = _PLAIN_SCALARS
+    if t in scalars:
         return True
     if t is float:
         return _isfinite(v)
     if depth >= MAX_DEPTH:
         return False
     d = depth + 1
-    scalars = _PLAIN_SCALARS
     if t is dict:
-        for k, x in v.items():
+        for k in v:
             if type(k) is not str or k[:1] == "$":
                 return False
-            if type(x) not in scalars and not _plain(x, d):
+        for x in v.values():
+            tx = type(x)
+            if tx in scalars:
+                continue
+            if tx is list and d < MAX_DEPTH:  # a list inside a dict: checked here, one call less
+                for y in x:
+                    if type(y) not in scalars and not _plain(y, d + 1):
+                        return False
+            elif not _plain(x, d):
                 return False
         return True
     if t is list:
@@ -212,23 +239,23 @@ def _refuse(value: Any, err: _Unsupported | RecursionError) -> UnsupportedValueE
     )
 
 
-def check_value(value: Any) -> None:
+def check_value(value: Any) -> bool:
     """Raise :class:`~toolkit.errors.UnsupportedValueError` (as :func:`encode_value` would)
-    if ``value`` has no canonical encoding; cheaper than encoding it."""
+    if ``value`` has no canonical encoding; cheaper than encoding it.
+
+    Return True when ``value`` is plain JSON (no tagged types inside): then
+    :func:`encode_plain` encodes it, with no second check. False for a supported value that
+    needs tagging (a tuple, bytes, a CRDT value, ...)."""
     if _plain(value, 0):
-        return
+        return True
     try:
         _tree(value, 0)
     except (_Unsupported, RecursionError) as err:
         raise _refuse(value, err) from None
+    return False
 
 
-def encode_value(value: Any) -> str:
-    """The canonical JSON text of ``value``.
-
-    Raises :class:`~toolkit.errors.UnsupportedValueError` naming the value (and the offending
-    part of it) if it, or anything inside it, is not one of :data:`SUPPORTED_TYPES`.
-    """
+def _encode(value: Any, dumps: Callable[[Any], str]) -> str:
     t = type(value)
     if t is str:
         return _encode_str(value)  # type: ignore[no-any-return]
@@ -237,11 +264,32 @@ def encode_value(value: Any) -> str:
     if t is SizedValue:
         return f'{{"$sized":[{value.nbytes},{value.tag}]}}'
     if _plain(value, 0):
-        return _dumps(value)  # type: ignore[no-any-return]
+        return dumps(value)
     try:
-        return _dumps(_tree(value, 0))  # type: ignore[no-any-return]
+        return dumps(_tree(value, 0))
     except (_Unsupported, RecursionError) as err:
         raise _refuse(value, err) from None
+
+
+def encode_value(value: Any) -> str:
+    """The canonical JSON text of ``value`` (UTF-8 text; strings at the top level are
+    ASCII-escaped).
+
+    Raises :class:`~toolkit.errors.UnsupportedValueError` naming the value (and the offending
+    part of it) if it, or anything inside it, is not one of :data:`SUPPORTED_TYPES`.
+    """
+    return _encode(value, _dumps)
+
+
+def encode_plain(value: Any) -> str:
+    """:func:`encode_value` of a value :func:`check_value` found plain, without checking it
+    again (the same text; a value that is not plain gets no tagging: check it first)."""
+    t = type(value)
+    if t is str:
+        return _encode_str(value)  # type: ignore[no-any-return]
+    if t is int:
+        return int.__repr__(value)
+    return _dumps(value)
 
 
 def encode_key(key: Any) -> str:
@@ -261,7 +309,7 @@ def encode_key(key: Any) -> str:
             f"key {key!r} of type {t.__name__} cannot be stored: keys must be hashable"
         ) from None
     try:
-        return encode_value(key)
+        return _encode(key, _dumps_ascii)
     except UnsupportedValueError as err:
         raise UnsupportedValueError(f"key {key!r}: {err}") from None
 

@@ -13,7 +13,7 @@ from ..errors import DataStoreError, InvalidArgumentError, check_non_negative_in
 from ..records import SizedValue
 from .base import DataStoreStats, StoredListener
 from .batch import MAX_MILLIS, StoreOp, check_millis
-from .codec import check_value, decode_value, encode_key, encode_value, encoded_size
+from .codec import check_value, decode_value, encode_key, encode_plain, encode_value, encoded_size
 
 __all__ = ["SQLiteDataStore", "SYNCHRONOUS_MODES"]
 
@@ -241,28 +241,31 @@ class SQLiteDataStore:
         steps: list[tuple[str, list[tuple[Any, ...]]]] = []
         rows: list[tuple[Any, ...]] = []
         last = -1
-        writes = deletes = nbytes = 0
+        deletes = nbytes = 0
         put_sql, del_sql = self._put_sql, self._del_sql
+        append = rows.append
         for op in ops:
             map_name = op.map_name
             if type(map_name) is not str:
                 self._check_map(map_name)
-            ek = encode_key(op.key)
+            key = op.key
+            ek = int.__repr__(key) if type(key) is int else encode_key(key)
             value = op.value
             backup = bool(op.is_backup)
             kind = (2 if value is None else 0) + backup
             if kind != last:  # consecutive operations of one kind share one executemany
                 rows = []
+                append = rows.append
                 steps.append((del_sql[backup] if value is None else put_sql[backup], rows))
                 last = kind
             if value is None:
-                rows.append((map_name, ek))
+                append((map_name, ek))
                 deletes += 1
             else:
-                ev = encode_value(value)
-                rows.append((map_name, ek, ev, op.expiration_time, now))
-                writes += 1
+                ev = encode_plain(value) if op.checked else encode_value(value)
+                append((map_name, ek, ev, op.expiration_time, now))
                 nbytes += value.nbytes if type(value) is SizedValue else len(ev)
+        writes = len(ops) - deletes
         if not steps:
             return
         try:
@@ -410,9 +413,10 @@ class SQLiteDataStore:
         """False: this store persists."""
         return False
 
-    def check_value(self, value: Any) -> None:
-        """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``value`` has no encoding."""
-        check_value(value)
+    #: Raise :class:`~toolkit.errors.UnsupportedValueError` if a value has no encoding; True
+    #: for plain JSON (the codec's own check, bound directly: a write-behind store calls it on
+    #: every write and marks the operation ``checked``).
+    check_value = staticmethod(check_value)
 
     def check_key(self, key: Any) -> None:
         """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``key`` has no encoding."""

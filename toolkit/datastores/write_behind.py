@@ -105,7 +105,7 @@ class WriteBehindDataStore:
         self._seq = 0
         self._generation = 0
         self._closed = False
-        self._check_value: Callable[[Any], None] = inner.check_value
+        self._check_value: Callable[[Any], bool | None] = inner.check_value
         self._check_key: Callable[[Any], None] | None = getattr(inner, "check_key", None)
         self._store_batch: Callable[[Sequence[StoreOp], int], None] | None = getattr(
             inner, "store_batch", None
@@ -124,6 +124,7 @@ class WriteBehindDataStore:
         now: int,
         backup: bool,
         bounded: bool = True,
+        checked: bool = False,
     ) -> None:
         """Queue one operation (lock held by the caller)."""
         self._seq = seq = self._seq + 1
@@ -137,26 +138,24 @@ class WriteBehindDataStore:
                 op.value = value
                 op.expiration_time = expiration_time
                 op.seq = seq
-                self.stats.coalesced += 1
-                self.stats.queued += 1
+                op.checked = checked
+                st = self.stats
+                st.coalesced += 1
+                st.queued += 1
                 return
-            op = StoreOp(map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq)
-            queue[qk] = op
+            op = queue[qk] = StoreOp(
+                map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
+            )
         else:
             if bounded:
                 self._check_room(1, key)
             op = StoreOp(
-                map_name,
-                key,
-                value,
-                expiration_time,
-                backup,
-                now + self.write_delay_millis,
-                self._seq,
+                map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
             )
             self._fifo.append(op)
         self._newest[qk] = op
-        self._maps.add(map_name)
+        if map_name not in self._maps:
+            self._maps.add(map_name)
         self.stats.queued += 1
 
     def _check_room(self, n: int, key: Any) -> None:
@@ -199,11 +198,11 @@ class WriteBehindDataStore:
             or not 0 <= expiration_time <= MAX_MILLIS
         ):
             self._validate(map_name, key, None, expiration_time)
-        self._check_value(value)
+        checked = self._check_value(value) is True
         with self._lock:
             if self._closed:
                 self._open()
-            self._enqueue(map_name, key, value, expiration_time, now, backup)
+            self._enqueue(map_name, key, value, expiration_time, now, backup, True, checked)
         return False
 
     def add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
@@ -214,7 +213,21 @@ class WriteBehindDataStore:
         store cannot encode and :class:`~toolkit.errors.QueueFullError` when a non-coalescing
         queue is full, in both cases before anything changes.
         """
-        return self._add(map_name, key, value, expiration_time, now, False)
+        tk = type(key)
+        if (
+            value is None
+            or (tk is not str and tk is not int)
+            or type(map_name) is not str
+            or type(expiration_time) is not int
+            or not 0 <= expiration_time <= MAX_MILLIS
+        ):  # anything unusual takes the general path, which validates it
+            return self._add(map_name, key, value, expiration_time, now, False)
+        checked = self._check_value(value) is True
+        with self._lock:
+            if self._closed:
+                self._open()
+            self._enqueue(map_name, key, value, expiration_time, now, False, True, checked)
+        return False
 
     def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, for a backup row."""
@@ -363,9 +376,9 @@ class WriteBehindDataStore:
             if self.write_coalescing:
                 queue = self._coalesced
                 pop, append = queue.popitem, batch.append
-                while queue and len(batch) < size:
+                for _ in range(min(size, len(queue))):
                     qk, op = pop(last=False)
-                    if not everything and op.due > now:
+                    if op.due > now and not everything:
                         queue[qk] = op  # not due: back to the front
                         queue.move_to_end(qk, last=False)
                         break
@@ -408,23 +421,25 @@ class WriteBehindDataStore:
             st = self.stats
             st.write_batches += 1
             st.bytes_written += getattr(inner_stats, "bytes_written", 0) - bytes_before
-            deletes = sum(1 for op in batch if op.value is None)
-            st.deletes += deletes
-            st.writes += len(batch) - deletes
-            newest = self._newest
+            deletes = 0
+            newest, listeners = self._newest, self._listeners
             done: set[_QKey] = set()
             unique = self.write_coalescing  # then a batch holds each key at most once
             for op in reversed(batch):  # the last operation of a key in the batch decides
                 qk = (op.map_name, op.is_backup, op.key)
+                value = op.value
+                if value is None:
+                    deletes += 1
                 if not unique:
                     if qk in done:
                         continue
                     done.add(qk)
                 if newest.get(qk) is op:
                     del newest[qk]
-                    if op.value is not None and not op.is_backup:
+                    if value is not None and not op.is_backup and op.map_name in listeners:
                         notify.append(op)
-            listeners = self._listeners
+            st.deletes += deletes
+            st.writes += len(batch) - deletes
         for op in reversed(notify):
             for listener in listeners.get(op.map_name, ()):
                 listener(op.key, op.value, now)
@@ -521,10 +536,10 @@ class WriteBehindDataStore:
         """False: this store persists (later)."""
         return False
 
-    def check_value(self, value: Any) -> None:
+    def check_value(self, value: Any) -> bool | None:
         """Raise :class:`~toolkit.errors.UnsupportedValueError` if the inner store cannot
-        store ``value``."""
-        self._check_value(value)
+        store ``value`` (the inner store's answer otherwise)."""
+        return self._check_value(value)
 
     def check_key(self, key: Any) -> None:
         """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``key`` cannot be stored."""
