@@ -57,6 +57,7 @@ class Workload:
 
     def __init__(self, n_ops: int, directory: Path, seed: int = 7) -> None:
         self.keys = zipf_keys(n_ops, N_KEYS, ALPHA, seed)
+        self.nows = list(range(1, n_ops + 1))  # one simulated millisecond per put
         self.values = [{"seq": i, "user": k, "tags": ["a", "b"]} for i, k in enumerate(self.keys)]
         self.rows = [
             (MAP, encode_key(k), encode_value(v), 0, i)
@@ -134,10 +135,10 @@ def write_through(w: Workload, synchronous: str = "NORMAL", limit: int | None = 
     clock = ManualClock(0)
     keys, values = w.keys[:limit], w.values[:limit]
     with SQLiteDataStore(w.fresh_path(), clock, synchronous=synchronous) as store:
-        add, tick = store.add, clock.advance
+        add = store.add
         with _Timer() as t:
-            for k, v in zip(keys, values, strict=True):
-                add(MAP, k, v, 0, tick(1))
+            for now, k, v in zip(w.nows, keys, values, strict=False):
+                add(MAP, k, v, 0, now)
             return t.stop(store.stats.writes, len(keys))
 
 
@@ -150,13 +151,14 @@ def write_behind(
         inner, clock, delay_ms, BATCH, write_coalescing=coalescing, queue_capacity=len(w.keys) + 1
     )
     with store:
-        add, tick, flush = store.add, clock.advance, store.flush_due
+        add, flush = store.add, store.flush_due
         with _Timer() as t:
-            for i, (k, v) in enumerate(zip(w.keys, w.values, strict=True)):
-                now = tick(1)
-                add(MAP, k, v, 0, now)
-                if i % FLUSH_EVERY == 0:
-                    flush(now)
+            for a in range(0, len(w.keys), FLUSH_EVERY):
+                b = a + FLUSH_EVERY
+                for now, k, v in zip(w.nows[a:b], w.keys[a:b], w.values[a:b], strict=True):
+                    add(MAP, k, v, 0, now)
+                flush(now)  # once per simulated second, as Hazelcast's store worker
+            clock.set(len(w.keys))
             store.hard_flush()
             return t.stop(store.stats.writes, len(w.keys))
 
