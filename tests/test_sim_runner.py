@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit import StorageConfig
+from toolkit import DefaultRecordStore, StorageConfig
+from toolkit.gcpause import gc_paused
 from toolkit.sim import (
     TIMELINE_COLUMNS,
     Arrival,
@@ -321,3 +323,33 @@ def test_extra_observers_see_the_run() -> None:
     result = run(scenario, observers=[counter])
     assert counter.counts["put"] == result.summary["inserts"]
     assert counter.counts["evict"] == int(result.timeline["evictions"].sum())
+
+
+def test_the_run_pauses_the_cyclic_collector_and_restores_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[bool] = []
+    real_evict = DefaultRecordStore.evict_expired
+
+    def spy(self: DefaultRecordStore, percentage: int, now: int, is_backup: bool = False) -> int:
+        seen.append(gc.isenabled())
+        return real_evict(self, percentage, now, is_backup)
+
+    monkeypatch.setattr(DefaultRecordStore, "evict_expired", spy)
+    assert gc.isenabled()
+    run(_mixed())
+    assert seen and not any(seen)  # paused while the simulation ran
+    assert gc.isenabled()  # and enabled again afterwards
+    gc.disable()
+    try:
+        run(_mixed(**{"workload.duration_ms": 1000}))
+        assert not gc.isenabled()  # a collector the caller had disabled stays disabled
+    finally:
+        gc.enable()
+
+
+def test_gc_paused_restores_the_collector_after_an_error() -> None:
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+    assert gc.isenabled()
