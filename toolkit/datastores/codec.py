@@ -23,10 +23,11 @@ type               encoding
 The encoding is canonical: equal values of the same types encode to the same text (object keys
 are sorted, no insignificant whitespace), so the text can serve as a database key. Values are
 written with orjson (non-ASCII characters as UTF-8; the standard library for an ``int`` beyond
-64 bits); keys use the same encoding with every non-ASCII character escaped, through the
-standard library's C encoder (``"a"`` is ``'"a"'``, ``1`` is ``'1'``): ``1`` and ``"1"`` are
-different keys. Anything else (a ``set``, an arbitrary object, a NumPy scalar, a structure nested deeper
-than :data:`MAX_DEPTH` or cyclic) raises :class:`~toolkit.errors.UnsupportedValueError`.
+64 bits or a lone surrogate); keys use the same encoding with every non-ASCII character
+escaped, through the standard library's C encoder (``"a"`` is ``'"a"'``, ``1`` is ``'1'``):
+``1`` and ``"1"`` are different keys. Anything else (a ``set``, an arbitrary object, a NumPy
+scalar, a structure nested deeper than :data:`MAX_DEPTH` or cyclic) raises
+:class:`~toolkit.errors.UnsupportedValueError`.
 """
 
 from __future__ import annotations
