@@ -248,8 +248,7 @@ class SQLiteDataStore:
             map_name = op.map_name
             if type(map_name) is not str:
                 self._check_map(map_name)
-            key = op.key
-            ek = int.__repr__(key) if type(key) is int else encode_key(key)
+            ek = encode_key(op.key)
             value = op.value
             backup = bool(op.is_backup)
             kind = (2 if value is None else 0) + backup

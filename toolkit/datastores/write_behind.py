@@ -154,8 +154,7 @@ class WriteBehindDataStore:
             )
             self._fifo.append(op)
         self._newest[qk] = op
-        if map_name not in self._maps:
-            self._maps.add(map_name)
+        self._maps.add(map_name)
         self.stats.queued += 1
 
     def _check_room(self, n: int, key: Any) -> None:
@@ -213,21 +212,7 @@ class WriteBehindDataStore:
         store cannot encode and :class:`~toolkit.errors.QueueFullError` when a non-coalescing
         queue is full, in both cases before anything changes.
         """
-        tk = type(key)
-        if (
-            value is None
-            or (tk is not str and tk is not int)
-            or type(map_name) is not str
-            or type(expiration_time) is not int
-            or not 0 <= expiration_time <= MAX_MILLIS
-        ):  # anything unusual takes the general path, which validates it
-            return self._add(map_name, key, value, expiration_time, now, False)
-        checked = self._check_value(value) is True
-        with self._lock:
-            if self._closed:
-                self._open()
-            self._enqueue(map_name, key, value, expiration_time, now, False, True, checked)
-        return False
+        return self._add(map_name, key, value, expiration_time, now, False)
 
     def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, for a backup row."""
