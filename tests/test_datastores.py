@@ -571,6 +571,31 @@ def test_sqlite_store_batch_is_all_or_nothing(tmp_path: Path) -> None:
         assert (s.stats.writes, s.stats.deletes, s.stats.write_batches) == (2, 1, 1)
 
 
+def test_sqlite_store_batch_writes_many_rows_per_statement(tmp_path: Path) -> None:
+    # A batch is a handful of statements, not one per row: Python's sqlite3 gives up the GIL
+    # around every statement, and a flusher thread beside a busy writer gets it back only
+    # every switch interval, so one statement per row starved it.
+    n = 1_000
+    ops = [StoreOp("m", i % 700, {"n": i}) for i in range(n)]  # 300 keys written twice
+    ops += [StoreOp("m", 5, None), StoreOp("m", 6, 6, is_backup=True), StoreOp("m", 7, "x")]
+    with SQLiteDataStore(tmp_path / "many.db") as s:
+        statements: list[str] = []
+        s._conn.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        s.store_batch(ops, 3)
+        s._conn.set_trace_callback(None)  # type: ignore[union-attr]
+        writes = [q for q in statements if q.startswith(("INSERT", "DELETE"))]
+        assert len(writes) <= n // 200 + 4, len(writes)
+        # the same rows as one write-through add per operation, later writes of a key winning
+        expected: dict[tuple[bool, Any], Any] = {}
+        for op in ops:
+            expected[(op.is_backup, op.key)] = op.value
+        for (backup, key), value in expected.items():
+            load = s.load_backup if backup else s.load
+            assert load("m", key) == value, key
+        assert s.row_count() == sum(1 for (b, _), v in expected.items() if not b and v is not None)
+        assert (s.stats.writes, s.stats.deletes, s.stats.write_batches) == (n + 2, 1, 1)
+
+
 def test_sqlite_refuses_a_database_of_another_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "v.db"
     raw = sqlite3.connect(path)

@@ -26,6 +26,12 @@ SYNCHRONOUS_MODES: tuple[str, ...] = ("NORMAL", "FULL", "EXTRA")
 _TABLES = {False: "entries", True: "backup_entries"}
 _SCHEMA_VERSION = 1
 _IN_CHUNK = 500  # keys per SELECT/DELETE ... IN (...) statement
+#: Rows per multi-row INSERT of a batch (5 parameters a row; capped lower by a SQLite built
+#: with a smaller parameter limit). Each statement is one ``sqlite3_step``, and Python's sqlite3
+#: releases the GIL around each step: a batch stored row by row would hand the GIL over once per
+#: row, and a flusher thread competing with a busy writer gets it back only every switch
+#: interval (5 ms), so it would store a couple of hundred rows a second.
+_ROWS_PER_INSERT = 200
 
 
 class SQLiteDataStore:
@@ -109,6 +115,9 @@ class SQLiteDataStore:
                 f"SQLite database {self.path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
             )
         self._conn: sqlite3.Connection | None = conn
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = max(1, min(_ROWS_PER_INSERT, limit // 5))
+        self._multi_sql: dict[tuple[bool, int], str] = {}
         self._put_sql = {
             b: f"INSERT OR REPLACE INTO {t}(map_name, key, value, expiration_time, stored_time)"
             " VALUES (?, ?, ?, ?, ?)"
@@ -137,15 +146,36 @@ class SQLiteDataStore:
             except sqlite3.Error as err:
                 raise DataStoreError(f"SQLite {what} of map {map_name!r} key {key!r} failed: {err}") from err
 
-    def _transaction(self, steps: list[tuple[str, list[tuple[Any, ...]]]], what: str) -> None:
-        """Run ``executemany`` steps in one transaction, all or nothing."""
+    def _insert_sql(self, backup: bool, rows: int) -> str:
+        """The INSERT OR REPLACE of ``rows`` rows at once (cached per shape)."""
+        sql = self._multi_sql.get((backup, rows))
+        if sql is None:
+            head = self._put_sql[backup].partition(" VALUES ")[0]
+            sql = self._multi_sql[(backup, rows)] = (
+                head + " VALUES " + ",".join(("(?, ?, ?, ?, ?)",) * rows)
+            )
+        return sql
+
+    def _transaction(self, steps: list[tuple[bool, bool, list[Any]]], what: str) -> None:
+        """Run ``steps`` in one transaction, all or nothing.
+
+        A step is ``(is_put, backup, params)``: for a put, ``params`` is the flat list of the
+        rows' values (5 a row), written :data:`_ROWS_PER_INSERT` rows per statement; for a
+        delete, a list of ``(map_name, key)`` pairs.
+        """
         with self._lock:
             conn = self._connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for sql, rows in steps:
-                        conn.executemany(sql, rows)
+                    for is_put, backup, params in steps:
+                        if not is_put:
+                            conn.executemany(self._del_sql[backup], params)
+                            continue
+                        per = self._rows_per_insert * 5
+                        for start in range(0, len(params), per):
+                            chunk = params[start : start + per]
+                            conn.execute(self._insert_sql(backup, len(chunk) // 5), chunk)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -227,7 +257,7 @@ class SQLiteDataStore:
                 continue
         if not rows:
             return
-        self._transaction([(self._del_sql[False], rows)], f"delete of {len(rows)} keys of {map_name!r}")
+        self._transaction([(False, False, rows)], f"delete of {len(rows)} keys of {map_name!r}")
         self.stats.deletes += len(rows)
         self.stats.write_batches += 1
 
@@ -238,12 +268,10 @@ class SQLiteDataStore:
         value cannot be encoded, :class:`~toolkit.errors.DataStoreError` (rolled back) if the
         database fails; ``stats.failures`` counts the latter.
         """
-        steps: list[tuple[str, list[tuple[Any, ...]]]] = []
-        rows: list[tuple[Any, ...]] = []
+        steps: list[tuple[bool, bool, list[Any]]] = []
+        params: list[Any] = []
         last = -1
         deletes = nbytes = 0
-        put_sql, del_sql = self._put_sql, self._del_sql
-        append = rows.append
         for op in ops:
             map_name = op.map_name
             if type(map_name) is not str:
@@ -252,17 +280,16 @@ class SQLiteDataStore:
             value = op.value
             backup = bool(op.is_backup)
             kind = (2 if value is None else 0) + backup
-            if kind != last:  # consecutive operations of one kind share one executemany
-                rows = []
-                append = rows.append
-                steps.append((del_sql[backup] if value is None else put_sql[backup], rows))
+            if kind != last:  # consecutive operations of one kind share one step
+                params = []
+                steps.append((value is not None, backup, params))
                 last = kind
             if value is None:
-                append((map_name, ek))
+                params.append((map_name, ek))
                 deletes += 1
             else:
                 ev = encode_plain(value) if op.checked else encode_value(value)
-                append((map_name, ek, ev, op.expiration_time, now))
+                params += (map_name, ek, ev, op.expiration_time, now)
                 nbytes += value.nbytes if type(value) is SizedValue else len(ev)
         writes = len(ops) - deletes
         if not steps:
