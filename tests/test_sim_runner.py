@@ -353,3 +353,28 @@ def test_gc_paused_restores_the_collector_after_an_error() -> None:
         assert not gc.isenabled()
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+def test_benchmark_peer_serves_the_same_requests() -> None:
+    # bench_sim's cachetools peer must drive exactly the runner's requests: same count and,
+    # in a cut where nothing is evicted yet, the same hits (a read miss fills the key in both)
+    import sys
+
+    sys.path.insert(0, str(SCENARIOS.parent.parent))
+    try:
+        from benchmarks import bench_sim
+    finally:
+        sys.path.remove(str(SCENARIOS.parent.parent))
+    scenario = load_scenario(SCENARIOS / "large.toml").with_overrides(
+        {"workload.duration_ms": 1_000}
+    )
+    result = run(scenario)
+    n, seconds, hit_ratio = bench_sim.peer_cache(scenario)
+    assert n == result.summary["requests"] > 5_000 and seconds > 0
+    assert result.summary["evictions"] == 0
+    assert hit_ratio == pytest.approx(result.summary["hit_ratio"], abs=1e-12)
+    with pytest.raises(ValueError, match="constant TTL"):
+        bench_sim.peer_cache(
+            scenario.with_overrides({"workload.ttl_ms.kind": "uniform",
+                                     "workload.ttl_ms.low": 1, "workload.ttl_ms.high": 5})
+        )
