@@ -594,6 +594,14 @@ def test_sqlite_store_batch_writes_many_rows_per_statement(tmp_path: Path) -> No
             assert load("m", key) == value, key
         assert s.row_count() == sum(1 for (b, _), v in expected.items() if not b and v is not None)
         assert (s.stats.writes, s.stats.deletes, s.stats.write_batches) == (n + 2, 1, 1)
+    with SQLiteDataStore(tmp_path / "one.db", rows_per_insert=1) as s:
+        statements.clear()
+        s._conn.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        s.store_batch(ops, 3)
+        assert sum(q.startswith(("INSERT", "DELETE")) for q in statements) == len(ops)
+        assert s.load("m", 699) == {"n": 699} and s.load("m", 0) == {"n": 700}
+    with pytest.raises(InvalidArgumentError, match="rows_per_insert must be >= 1, got 0"):
+        SQLiteDataStore(tmp_path / "bad.db", rows_per_insert=0)
 
 
 def test_sqlite_refuses_a_database_of_another_schema_version(tmp_path: Path) -> None:

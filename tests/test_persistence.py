@@ -442,9 +442,17 @@ def test_benchmark_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str
         from benchmarks import bench_persistence
     finally:
         sys.path.remove(str(ROOT))
-    bench_persistence.main(["--ops", "1000", "--rounds", "1", "--dir", str(tmp_path)])
+    bench_persistence.main(
+        ["--ops", "1000", "--rounds", "1", "--dir", str(tmp_path), "--flusher-seconds", "0.2"]
+    )
     out = capsys.readouterr().out
-    assert "| write-behind" in out and "raw sqlite3" in out
+    assert "| write-behind" in out and "raw sqlite3" in out and "| bound: minimal" in out
+    assert "a background flusher beside a writer" in out
+    # the bound coalesces exactly as the write-behind store does: the same rows stored
+    results = bench_persistence.run(2_000, 1, tmp_path)
+    behind = results[bench_persistence.WRITE_BEHIND]
+    bound = results[bench_persistence.MINIMAL]
+    assert bound.rows == behind.rows < bound.puts == 2_000
 
 
 # --- a loaded record keeps the stored expiration ---------------------------------------------

@@ -49,8 +49,9 @@ class SQLiteDataStore:
     batch (``remove_all``, ``store_batch``), in WAL mode: when a method returns, the write
     survives the process being killed. ``synchronous`` is ``"NORMAL"`` by default (durable
     through a process crash; see :data:`SYNCHRONOUS_MODES`); pass ``"FULL"`` to also survive
-    power loss at the price of a disk sync per commit. ``path=":memory:"`` gives a private
-    in-memory database (nothing durable; for tests).
+    power loss at the price of a disk sync per commit. A batch (``store_batch``) writes up to
+    ``rows_per_insert`` rows per statement (fewer if the SQLite build allows fewer parameters).
+    ``path=":memory:"`` gives a private in-memory database (nothing durable; for tests).
 
     Thread-safe: one connection, used under a lock (a write-behind flusher thread may write
     while the owner reads). Use it as a context manager or call :meth:`close`. Database errors
@@ -64,6 +65,7 @@ class SQLiteDataStore:
         *,
         synchronous: str = "NORMAL",
         timeout_millis: int = 5_000,
+        rows_per_insert: int = _ROWS_PER_INSERT,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidArgumentError(f"path must be a str or path, got {path!r}")
@@ -73,6 +75,8 @@ class SQLiteDataStore:
                 f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, got {synchronous!r}"
             )
         check_non_negative_int("timeout_millis", timeout_millis)
+        if check_non_negative_int("rows_per_insert", rows_per_insert) < 1:
+            raise InvalidArgumentError(f"rows_per_insert must be >= 1, got {rows_per_insert!r}")
         self.path = os.fspath(path)
         self.synchronous = mode
         self.stats = DataStoreStats()
@@ -116,7 +120,7 @@ class SQLiteDataStore:
             )
         self._conn: sqlite3.Connection | None = conn
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._rows_per_insert = max(1, min(_ROWS_PER_INSERT, limit // 5))
+        self._rows_per_insert = max(1, min(rows_per_insert, limit // 5))
         self._multi_sql: dict[tuple[bool, int], str] = {}
         self._put_sql = {
             b: f"INSERT OR REPLACE INTO {t}(map_name, key, value, expiration_time, stored_time)"
