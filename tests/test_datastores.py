@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 import simpy
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from toolkit import (
     DataStoreError,
@@ -998,3 +999,190 @@ def test_write_behind_marks_plain_writes_checked_and_stores_the_same_text(tmp_pa
         texts = dict(conn.execute("SELECT key, value FROM entries").fetchall())
     assert texts == {encode_key("p"): encode_value(plain), encode_key("t"): encode_value(tagged)}
     assert encode_plain(plain) == encode_value(plain)
+
+
+# --- write-behind against a reference model (hypothesis state machine) -----------------------
+
+WB_MAPS = ("a", "b")
+WB_KEYS = (0, 1, 2)
+WB_DELAY = 100
+WB_BATCH = 3
+WB_CAPACITY = 6
+
+
+class WriteBehindMachine(RuleBasedStateMachine):
+    """Random writes, deletes, clock steps, flushes and failing batches against a model of
+    the queue (first-write order, due times, batches, retries) and of the rows stored."""
+
+    coalescing = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = ManualClock(0)
+        self.sqlite = SQLiteDataStore(":memory:", self.clock)
+        self.flaky = FlakyStore(self.sqlite)
+        self.wb = WriteBehindDataStore(
+            self.flaky, self.clock, WB_DELAY, WB_BATCH, self.coalescing, WB_CAPACITY
+        )
+        # model: queued operations in order, [qk, value (None: delete), expiration, due]
+        self.queue: list[list[Any]] = []
+        self.rows: dict[tuple[str, bool, Any], tuple[Any, int]] = {}  # what is stored
+        self.counter = 0
+        self.writes = self.deletes = 0
+
+    def teardown(self) -> None:
+        # closing stores everything left: nothing acknowledged is lost
+        self.flaky.failures_left = 0
+        self.wb.close_inner = False
+        self.wb.close()
+        assert self._model_flush(True) >= 0
+        self.rows_match()
+        self.sqlite.close()
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def _queue(self, qk: tuple[str, bool, Any], value: Any, exp: int) -> None:
+        now = self.clock.now_millis()
+        if self.coalescing:
+            for op in self.queue:
+                if op[0] == qk:  # a later write takes the queued one's value, keeps its place
+                    op[1], op[2] = value, exp
+                    return
+        self.queue.append([qk, value, exp, now + WB_DELAY])
+
+    def _full(self) -> bool:
+        return not self.coalescing and len(self.queue) >= WB_CAPACITY
+
+    @rule(m=st.sampled_from(WB_MAPS), key=st.sampled_from(WB_KEYS), backup=st.booleans(),
+          expires=st.booleans())
+    def write(self, m: str, key: int, backup: bool, expires: bool) -> None:
+        self.counter += 1
+        now = self.clock.now_millis()
+        exp = now + 150 if expires else 0
+        add = self.wb.add_backup if backup else self.wb.add
+        if self._full():
+            before = [(op.key, op.value, op.seq) for op in self.wb.queued()]
+            with pytest.raises(QueueFullError):
+                add(m, key, self.counter, exp, now)
+            assert [(op.key, op.value, op.seq) for op in self.wb.queued()] == before
+            return
+        assert add(m, key, self.counter, exp, now) is False
+        self._queue((m, backup, key), self.counter, exp)
+
+    @rule(m=st.sampled_from(WB_MAPS), key=st.sampled_from(WB_KEYS), backup=st.booleans())
+    def delete(self, m: str, key: int, backup: bool) -> None:
+        now = self.clock.now_millis()
+        remove = self.wb.remove_backup if backup else self.wb.remove
+        if self._full():
+            with pytest.raises(QueueFullError):
+                remove(m, key, now)
+            return
+        remove(m, key, now)
+        self._queue((m, backup, key), None, 0)
+
+    @rule(ms=st.integers(0, 120))
+    def advance(self, ms: int) -> None:
+        self.clock.advance(ms)
+
+    @rule()
+    def fail_next_batch(self) -> None:
+        self.flaky.failures_left = 1
+
+    def _model_flush(self, everything: bool) -> int:
+        now = self.clock.now_millis()
+        stored = 0
+        while self.queue:
+            batch = []
+            for op in self.queue[:WB_BATCH]:
+                if op[3] > now and not everything:
+                    break
+                batch.append(op)
+            if not batch:
+                break
+            if self.flaky.failures_left:
+                return -1  # the store's batch fails and stays queued
+            del self.queue[: len(batch)]
+            for qk, value, exp, _ in batch:
+                if value is None:
+                    self.rows.pop(qk, None)
+                    self.deletes += 1
+                else:
+                    self.rows[qk] = (value, exp)
+                    self.writes += 1
+            stored += len(batch)
+        return stored
+
+    @rule()
+    def flush_due(self) -> None:
+        expected = self._model_flush(False)
+        stored = self.wb.flush_due()
+        if expected < 0:
+            assert self.wb.last_error is not None and self.flaky.failures_left == 0
+        else:
+            assert stored == expected
+
+    @rule()
+    def soft_flush(self) -> None:
+        self.wb.soft_flush()
+        for op in self.queue:
+            op[3] = 0
+
+    @rule()
+    def hard_flush(self) -> None:
+        if self._model_flush(True) < 0:
+            with pytest.raises(DataStoreError, match="still queued"):
+                self.wb.hard_flush()
+            assert self.flaky.failures_left == 0
+        else:
+            self.wb.hard_flush()
+            assert not self.queue and self.wb.pending_operation_count() == 0
+
+    # --- what must always hold ----------------------------------------------------------------
+
+    @invariant()
+    def queue_matches(self) -> None:
+        assert self.wb.pending_operation_count() == len(self.queue)
+        assert [((op.map_name, op.is_backup, op.key), op.value, op.expiration_time, op.due)
+                for op in self.wb.queued()] == [tuple(op) for op in self.queue]
+
+    @invariant()
+    def rows_match(self) -> None:
+        conn = self.sqlite._connection()
+        stored = {}
+        for backup, table in ((False, "entries"), (True, "backup_entries")):
+            for m, k, v, exp in conn.execute(
+                f"SELECT map_name, key, value, expiration_time FROM {table}"
+            ):
+                stored[(m, backup, decode_key(k))] = (decode_value(v), exp)
+        assert stored == self.rows
+        assert (self.wb.stats.writes, self.wb.stats.deletes) == (self.writes, self.deletes)
+
+    @invariant()
+    def reads_see_the_newest_write(self) -> None:
+        now = self.clock.now_millis()
+        for m in WB_MAPS:
+            for key in WB_KEYS:
+                qk = (m, False, key)
+                queued = [op for op in self.queue if op[0] == qk]
+                assert self.wb.is_loadable(key, m) is (not queued)
+                if queued:
+                    _, value, exp, _ = queued[-1]
+                    expected = None if value is None or (exp and now > exp) else value
+                else:
+                    value, exp = self.rows.get(qk, (None, 0))
+                    expected = None if value is None or (exp and now > exp) else value
+                assert self.wb.load(m, key) == expected, (qk, self.queue)
+            assert self.wb.is_loadable(key) is all(
+                op[0] != (mm, False, key) for op in self.queue for mm in WB_MAPS
+            )
+
+
+class NonCoalescingWriteBehindMachine(WriteBehindMachine):
+    coalescing = False
+
+
+_WB_SETTINGS = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestWriteBehindMachine = WriteBehindMachine.TestCase
+TestWriteBehindMachine.settings = _WB_SETTINGS
+TestNonCoalescingWriteBehindMachine = NonCoalescingWriteBehindMachine.TestCase
+TestNonCoalescingWriteBehindMachine.settings = _WB_SETTINGS
