@@ -579,28 +579,32 @@ def test_sqlite_store_batch_writes_many_rows_per_statement(tmp_path: Path) -> No
     n = 1_000
     ops = [StoreOp("m", i % 700, {"n": i}) for i in range(n)]  # 300 keys written twice
     ops += [StoreOp("m", 5, None), StoreOp("m", 6, 6, is_backup=True), StoreOp("m", 7, "x")]
-    with SQLiteDataStore(tmp_path / "many.db") as s:
+    ops += [StoreOp("m", 10 + i, None) for i in range(600)]  # 600 deletes, then 60 more
+    ops += [StoreOp(f"m{i % 3}", i, None) for i in range(60)]  # over three other maps
+    ops += [StoreOp("m", 12, "back")]
+    puts = sum(op.value is not None for op in ops)
+
+    def run(s: SQLiteDataStore) -> list[str]:
         statements: list[str] = []
         s._conn.set_trace_callback(statements.append)  # type: ignore[union-attr]
         s.store_batch(ops, 3)
         s._conn.set_trace_callback(None)  # type: ignore[union-attr]
-        writes = [q for q in statements if q.startswith(("INSERT", "DELETE"))]
-        assert len(writes) <= n // 200 + 4, len(writes)
-        # the same rows as one write-through add per operation, later writes of a key winning
-        expected: dict[tuple[bool, Any], Any] = {}
+        # the same rows as one write-through operation each, later writes of a key winning
+        expected: dict[tuple[str, bool, Any], Any] = {}
         for op in ops:
-            expected[(op.is_backup, op.key)] = op.value
-        for (backup, key), value in expected.items():
-            load = s.load_backup if backup else s.load
-            assert load("m", key) == value, key
-        assert s.row_count() == sum(1 for (b, _), v in expected.items() if not b and v is not None)
-        assert (s.stats.writes, s.stats.deletes, s.stats.write_batches) == (n + 2, 1, 1)
+            expected[(op.map_name, op.is_backup, op.key)] = op.value
+        for (m, backup, key), value in expected.items():
+            assert (s.load_backup if backup else s.load)(m, key) == value, (m, key)
+        assert s.row_count() == sum(not b and v is not None for (_, b, _), v in expected.items())
+        assert (s.stats.writes, s.stats.deletes, s.stats.write_batches) == (puts, len(ops) - puts, 1)
+        return [q.split()[0] for q in statements if q.startswith(("INSERT", "DELETE"))]
+
+    with SQLiteDataStore(tmp_path / "many.db") as s:
+        # 1000 puts in 5 INSERTs; a delete; 2 single puts; 600 + 3 x 20 deletes in one
+        # statement per map and 500 keys; the last put
+        assert run(s) == ["INSERT"] * 5 + ["DELETE", "INSERT", "INSERT"] + ["DELETE"] * 5 + ["INSERT"]
     with SQLiteDataStore(tmp_path / "one.db", rows_per_insert=1) as s:
-        statements.clear()
-        s._conn.set_trace_callback(statements.append)  # type: ignore[union-attr]
-        s.store_batch(ops, 3)
-        assert sum(q.startswith(("INSERT", "DELETE")) for q in statements) == len(ops)
-        assert s.load("m", 699) == {"n": 699} and s.load("m", 0) == {"n": 700}
+        assert run(s).count("INSERT") == puts
     with pytest.raises(InvalidArgumentError, match="rows_per_insert must be >= 1, got 0"):
         SQLiteDataStore(tmp_path / "bad.db", rows_per_insert=0)
 

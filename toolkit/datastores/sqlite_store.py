@@ -30,7 +30,8 @@ _IN_CHUNK = 500  # keys per SELECT/DELETE ... IN (...) statement
 #: with a smaller parameter limit). Each statement is one ``sqlite3_step``, and Python's sqlite3
 #: releases the GIL around each step: a batch stored row by row would hand the GIL over once per
 #: row, and a flusher thread competing with a busy writer gets it back only every switch
-#: interval (5 ms), so it would store a couple of hundred rows a second.
+#: interval (5 ms), so it would store a few hundred rows a second. Deletes in a batch are
+#: grouped the same way, up to :data:`_IN_CHUNK` keys per statement.
 _ROWS_PER_INSERT = 200
 
 
@@ -160,12 +161,29 @@ class SQLiteDataStore:
             )
         return sql
 
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, backup: bool, pairs: list[Any]) -> None:
+        """Delete the ``(map_name, key)`` rows, many keys of a map per statement."""
+        by_map: dict[str, list[str]] = {}
+        for map_name, ek in pairs:
+            by_map.setdefault(map_name, []).append(ek)
+        table = _TABLES[backup]
+        for map_name, eks in by_map.items():
+            for i in range(0, len(eks), _IN_CHUNK):
+                chunk = eks[i : i + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                conn.execute(
+                    f"DELETE FROM {table} WHERE map_name = ? AND key IN ({marks})",
+                    (map_name, *chunk),
+                )
+
     def _transaction(self, steps: list[tuple[bool, bool, list[Any]]], what: str) -> None:
         """Run ``steps`` in one transaction, all or nothing.
 
         A step is ``(is_put, backup, params)``: for a put, ``params`` is the flat list of the
-        rows' values (5 a row), written :data:`_ROWS_PER_INSERT` rows per statement; for a
-        delete, a list of ``(map_name, key)`` pairs.
+        rows' values (5 a row), written ``rows_per_insert`` rows per statement; for a delete, a
+        list of ``(map_name, key)`` pairs, deleted up to :data:`_IN_CHUNK` keys of a map per
+        statement (the deletes of one step commute, so grouping them by map changes nothing).
         """
         with self._lock:
             conn = self._connection()
@@ -174,7 +192,7 @@ class SQLiteDataStore:
                 try:
                     for is_put, backup, params in steps:
                         if not is_put:
-                            conn.executemany(self._del_sql[backup], params)
+                            self._delete_rows(conn, backup, params)
                             continue
                         per = self._rows_per_insert * 5
                         for start in range(0, len(params), per):
