@@ -5,8 +5,8 @@
    request), alternating rounds, medians. The ratio is the share of time SimPy's own event
    loop takes in a simulation: 1.0 would mean the store and the simulation cost nothing.
    Two workloads: the benchmark scenario (``data/scenarios/large.toml`` cut to 20 s:
-   cache-aside, where about a third of the reads miss and also pay a store put with
-   eviction) and a read-mostly one (nearly every request a hit: the runner's own overhead).
+   cache-aside, where about a third of the reads miss and also pay a store put; the cut
+   ends before the store fills, so nothing is evicted) and a read-mostly one (nearly every request a hit: the runner's own overhead).
    A peer in the same rounds: the same requests (the same seeded streams) through the same
    SimPy client loop, served by ``cachetools.TTLCache`` (exact LRU, the scenario's capacity
    and TTL, SimPy's clock as its timer) instead of the record store: what the lightest
