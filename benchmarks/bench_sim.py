@@ -6,7 +6,8 @@
    loop takes in a simulation: 1.0 would mean the store and the simulation cost nothing.
    Two workloads: the benchmark scenario (``data/scenarios/large.toml`` cut to 20 s:
    cache-aside, where about a third of the reads miss and also pay a store put; the cut
-   ends before the store fills, so nothing is evicted) and a read-mostly one (nearly every request a hit: the runner's own overhead).
+   ends before the store fills, so nothing is evicted) and a read-mostly one (nearly every
+   request a hit: the runner's own overhead).
    A peer in the same rounds: the same requests (the same seeded streams) through the same
    SimPy client loop, served by ``cachetools.TTLCache`` (exact LRU, the scenario's capacity
    and TTL, SimPy's clock as its timer) instead of the record store: what the lightest
@@ -68,6 +69,7 @@ def peer_cache(scenario: Any) -> tuple[int, float, float]:
     blocks inside the timing, as the runner does; a read miss fills the key."""
     from cachetools import TTLCache
 
+    from toolkit.sim.metrics import OUTCOME_HIT, OUTCOME_MISS, OUTCOME_WRITE
     from toolkit.sim.runner import seed_sequences
     from toolkit.sim.workload import client_streams
 
@@ -92,22 +94,22 @@ def peer_cache(scenario: Any) -> tuple[int, float, float]:
                 yield timeout(gap)
                 if is_read:
                     if get(key) is not None:
-                        out(0)
+                        out(OUTCOME_HIT)
                     else:
                         if fill:
                             cache[key] = size
-                        out(1)
+                        out(OUTCOME_MISS)
                 else:
                     cache[key] = size
-                    out(2)
+                    out(OUTCOME_WRITE)
 
     started = time.perf_counter()
     for stream in client_streams(w, seed_sequences(w.seed)[1]):
         env.process(client(stream))
     env.run(until=w.duration_ms)
     elapsed = time.perf_counter() - started
-    reads = sum(1 for o in outcomes if o != 2)
-    hits = sum(1 for o in outcomes if o == 0)
+    reads = sum(1 for o in outcomes if o != OUTCOME_WRITE)
+    hits = sum(1 for o in outcomes if o == OUTCOME_HIT)
     return len(outcomes), elapsed, hits / reads if reads else float("nan")
 
 
