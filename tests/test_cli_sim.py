@@ -58,7 +58,12 @@ def test_run_writes_timeline_summary_and_figures(
     for name in ("timeline", "memory", "hit_ratio", "expirations", "pending_writes", "latency"):
         png = out / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "hit ratio" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "hit ratio" in captured.out
+    assert "small:" in captured.err and "/3.00 [" in captured.err  # the bar, simulated seconds
+    assert main(["run", str(small), "--out", str(out), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    assert pd.read_csv(out / "timeline.csv").equals(timeline)
 
 
 def test_run_with_overrides_and_operations(small: Path, tmp_path: Path) -> None:

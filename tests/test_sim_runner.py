@@ -87,6 +87,24 @@ def _nan_equal(x: dict, y: dict) -> bool:
     )
 
 
+@pytest.mark.parametrize("data_store", ["null", "write_behind"])
+def test_a_progress_bar_changes_nothing(
+    data_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the bar stops the environment PROGRESS_STEPS times, also at instants where the sampler
+    # and the flusher are due: every operation must still happen at the same time, in order
+    scenario = _mixed(**{"data_store.kind": data_store, "workload.duration_ms": 4000})
+    plain = run(scenario, record_operations=True)
+    assert capsys.readouterr().err == ""
+    shown = run(scenario, record_operations=True, progress=True)
+    err = capsys.readouterr().err
+    assert "mixed:" in err and "/4.00 [" in err and " sim s/s" in err  # total: 4 simulated s
+    pd.testing.assert_frame_equal(shown.timeline, plain.timeline)
+    assert plain.operations is not None and shown.operations is not None
+    pd.testing.assert_frame_equal(shown.operations, plain.operations)
+    assert _nan_equal(shown.summary, plain.summary)
+
+
 def test_operation_records_match_the_timeline() -> None:
     result = run(_mixed(), record_operations=True)
     ops = result.operations

@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
         if args.set:
             scenario = scenario.with_overrides(_overrides(args.set, single=True))
-        result = run(scenario, record_operations=args.operations)
+        result = run(scenario, record_operations=args.operations, progress=not args.no_progress)
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -204,6 +204,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--operations", action="store_true", help="also write operations.csv (one row per op)"
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (simulated seconds)"
     )
     p.set_defaults(func=_run)
 

@@ -25,6 +25,7 @@ from ..datastores.base import MapDataStore, NullDataStore
 from ..factory import RecordStoreFactory
 from ..gcpause import gc_paused
 from ..observers import MutationObserver
+from ..progress import progress_bar
 from ..records import ExpiryPolicy, SizedValue
 from .metrics import (
     OUTCOME_HIT,
@@ -108,6 +109,10 @@ def seed_sequences(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSeq
     """(store sampling, requests): the two independent seed streams of a run."""
     store_seq, request_seq = np.random.SeedSequence(seed).spawn(2)
     return store_seq, request_seq
+
+
+#: How many times a run with a progress bar stops to update it.
+PROGRESS_STEPS = 200
 
 
 class MillisSimClock(SimClock):
@@ -381,7 +386,7 @@ class _Simulation:
 
     # --- the run ------------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, progress: bool | None = None) -> None:
         env = self.env
         sc = self.scenario
         fast = self.ds_null and not sc.workload.arrival.closed_loop and self.operations is None
@@ -397,7 +402,7 @@ class _Simulation:
         try:
             end = sc.workload.duration_ms
             with gc_paused():  # records by the hundred thousand, none in a cycle
-                env.run(until=end)
+                self._run_until(end, progress)
                 while env.peek() <= end:  # what is due at the very end belongs to the run
                     env.step()
             self.sample()
@@ -405,6 +410,29 @@ class _Simulation:
             close = getattr(self.ds, "close", None)
             if close is not None:
                 close()
+
+    def _run_until(self, end: int, progress: bool | None) -> None:
+        """``env.run(until=end)``, with a progress bar in simulated seconds when asked for.
+
+        The bar's run stops the environment :data:`PROGRESS_STEPS` times on the way: each stop
+        is one extra event at its own instant, ordered before that instant's other events, so
+        every other event happens in the same order and the results are the same."""
+        env = self.env
+        bar = progress_bar(end / 1000, progress, self.scenario.name, unit=" sim s")
+        if bar.disable:
+            bar.close()
+            env.run(until=end)
+            return
+        try:
+            shown = 0.0
+            for i in range(1, PROGRESS_STEPS + 1):
+                at = end * i // PROGRESS_STEPS
+                if at > env.now:
+                    env.run(until=at)
+                bar.update(at / 1000 - shown)
+                shown = at / 1000
+        finally:
+            bar.close()
 
     def summary(self) -> dict[str, Any]:
         sc = self.scenario
@@ -434,13 +462,16 @@ def run(
     record_operations: bool = False,
     trace: Trace | None = None,
     observers: Sequence[MutationObserver] = (),
+    progress: bool | None = False,
 ) -> SimResult:
     """Run ``scenario`` and return its :class:`SimResult`.
 
     The same scenario (same seed) gives the same timeline, bit for bit. With
     ``record_operations`` every client operation is kept (slower; for small runs). ``trace``
     replaces reading ``workload.arrival.trace`` from disk. ``observers`` are added to the
-    store beside the metrics recorder (they see simulated times through the store). Raises
+    store beside the metrics recorder (they see simulated times through the store).
+    ``progress=True`` shows a tqdm bar of simulated seconds on standard error (None: only when
+    standard error is a terminal); it does not change the results. Raises
     :class:`~toolkit.sim.ScenarioError` for a trace that cannot be read, and whatever the
     layers raise (a write-behind queue that is full, a database error).
     """
@@ -448,7 +479,7 @@ def run(
         raise TypeError(f"run() needs a Scenario, got {type(scenario).__name__}")
     started = time.perf_counter()
     sim = _Simulation(scenario, record_operations, trace, observers)
-    sim.run()
+    sim.run(progress)
     timeline = sim.recorder.as_dataframe()
     operations = (
         pd.DataFrame(sim.operations, columns=list(OperationRecord._fields))

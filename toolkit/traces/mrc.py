@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import InvalidArgumentError
 from .policies import make_policy
-from .progress import progress_bar
+from ..progress import progress_bar
 from .readers import InMemoryTrace, TraceReader, as_reader, read_requests
 from .replay import replay, with_next_access
 from .requests import Op, previous_access_indices

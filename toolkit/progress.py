@@ -1,4 +1,4 @@
-"""Progress bars for long replays: tqdm on a terminal, silent elsewhere."""
+"""Progress bars for long runs (replays, simulations, sweeps): tqdm on a terminal, silent elsewhere."""
 
 from __future__ import annotations
 
