@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ruff check toolkit tests benchmarks
 	$(PY) -m mypy
+	$(PY) -m mypy benchmarks
 
 notebooks: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

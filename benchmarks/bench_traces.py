@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +99,12 @@ def _exact_rows(path: Path, n: int, n_objects: int, capacity: int, rounds: int) 
         misses = 0
         replay(path, policy, capacity, progress=False)  # warm-up: page cache, imports
         for _ in range(rounds):
-            t, result = _timed(lambda p=policy: replay(path, p, capacity, progress=False))
+            t, result = _timed(partial(replay, path, policy, capacity, progress=False))
             ours_t.append(t)
             ours_mr = result.miss_ratio
             misses = result.misses
             for hp, times in peer_t.items():
-                t, peer_mr = _timed(lambda c=cls, h=hp: _libcachesim_run(path, c, capacity, h))
+                t, peer_mr = _timed(partial(_libcachesim_run, path, cls, capacity, hp))
                 times.append(t)
                 assert round(peer_mr * n) == result.misses, (policy, peer_mr, ours_mr)
         ours = statistics.median(ours_t)

@@ -17,7 +17,9 @@ def progress_enabled(progress: bool | None) -> bool:
     return bool(progress)
 
 
-def progress_bar(total: int | None, progress: bool | None, desc: str, unit: str = "req") -> tqdm:
+def progress_bar(
+    total: float | None, progress: bool | None, desc: str, unit: str = "req"
+) -> tqdm:
     """A tqdm bar over ``total`` units (None: unknown), disabled unless
     :func:`progress_enabled` says otherwise; call ``update(n)`` and ``close()``."""
     return tqdm(

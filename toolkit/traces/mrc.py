@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidArgumentError
-from .policies import make_policy
 from ..progress import progress_bar
+from .policies import make_policy
 from .readers import InMemoryTrace, TraceReader, as_reader, read_requests
 from .replay import replay, with_next_access
 from .requests import Op, previous_access_indices

@@ -30,10 +30,10 @@ from ..clocks import ManualClock
 from ..config import EvictionPolicy, ExpiryStrategy, StorageConfig
 from ..errors import InvalidArgumentError
 from ..observers import CompositeMutationObserver, MutationObserver
+from ..progress import progress_bar
 from ..record_store import DefaultRecordStore
 from ..records import ExpiryPolicy, SizedValue
 from .policies import ExactPolicy, make_policy
-from ..progress import progress_bar
 from .readers import InMemoryTrace, OracleGeneralReader, TraceReader, as_reader, read_requests
 from .requests import Op, next_access_indices
 
