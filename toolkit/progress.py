@@ -1,10 +1,11 @@
-"""Progress bars for long runs (replays, simulations, sweeps): tqdm on a terminal, silent elsewhere."""
+"""Progress bars for long runs (replays, simulations): tqdm on a terminal (a widget in
+JupyterLab), silent elsewhere unless asked for."""
 
 from __future__ import annotations
 
 import sys
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in JupyterLab, text on a terminal
 
 __all__ = ["progress_bar", "progress_enabled"]
 
