@@ -259,23 +259,35 @@ class DictStore:
 
 
 class FlakyStore:
-    """Wraps a store; its ``store_batch`` fails while ``failures_left`` > 0 (``before`` runs
-    first, so a test can act while a batch is in flight)."""
+    """Wraps a store; its ``store_batch`` fails as a whole (DataStoreError) while
+    ``failures_left`` > 0, and refuses (UnsupportedValueError, nothing stored) a batch with an
+    operation on a key in ``refused`` ((map, is_backup, key) triples) or a write of a value in
+    ``refused_values``. ``before`` runs first, so a test can act while a batch is in flight;
+    ``sizes`` lists the sizes of the batches tried."""
 
     def __init__(self, inner: SQLiteDataStore) -> None:
         self.inner = inner
         self.failures_left = 0
+        self.refused: set[tuple[str, bool, Any]] = set()
+        self.refused_values: list[Any] = []
         self.calls = 0
+        self.sizes: list[int] = []
         self.before: Callable[[], None] | None = None
 
     def store_batch(self, ops: Sequence[StoreOp], now: int) -> None:
         self.calls += 1
+        self.sizes.append(len(ops))
         if self.before is not None:
             before, self.before = self.before, None
             before()
         if self.failures_left > 0:
             self.failures_left -= 1
             raise DataStoreError("injected failure")
+        for op in ops:
+            if (op.map_name, op.is_backup, op.key) in self.refused:
+                raise UnsupportedValueError(f"refused key {op.key!r}")
+            if op.value is not None and op.value in self.refused_values:
+                raise UnsupportedValueError(f"refused value {op.value!r}")
         self.inner.store_batch(ops, now)
 
     def __getattr__(self, name: str) -> Any:
@@ -802,6 +814,104 @@ def test_failed_batch_is_kept_and_retried(tmp_path: Path) -> None:
         assert wb.stats.writes == 5 and wb.pending_operation_count() == 0
 
 
+def test_a_refused_operation_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "r.db", clock))
+    with WriteBehindDataStore(flaky, clock, 10, write_batch_size=2) as wb:  # type: ignore[arg-type]
+        heard: list[str] = []
+        wb.add_stored_listener("m", lambda key, value, now: heard.append(key))
+        for key in "abcde":
+            wb.add("m", key, key.upper(), 0, 0)
+        flaky.refused.add(("m", False, "b"))
+        # each batch holding "b" is refused, then tried one operation at a time: the flush
+        # goes on while batches store something, and stops at ["b"] alone
+        assert wb.flush_due(10) == 4
+        assert flaky.sizes == [2, 1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 1]
+        assert [op.key for op in wb.queued()] == ["b"] and heard == ["a", "c", "d", "e"]
+        assert isinstance(wb.last_error, UnsupportedValueError) and "'b'" in str(wb.last_error)
+        assert (wb.stats.writes, wb.stats.write_batches, wb.stats.failures) == (4, 4, 9)
+        assert wb.load("m", "b") == "B" and not wb.is_loadable("b", "m")
+        assert [flaky.inner.load("m", k) for k in "abcde"] == ["A", None, "C", "D", "E"]
+        with pytest.raises(DataStoreError, match="1 operations still queued") as info:
+            wb.hard_flush()
+        assert isinstance(info.value.__cause__, UnsupportedValueError)
+        flaky.refused.clear()
+        assert wb.flush_due(10) == 1 and heard[-1] == "b"
+        assert flaky.inner.load("m", "b") == "B" and wb.pending_operation_count() == 0
+
+
+def test_a_refused_operation_holds_back_the_later_operations_of_its_key(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "o.db", clock))
+    with WriteBehindDataStore(flaky, clock, 10, 10, write_coalescing=False) as wb:  # type: ignore[arg-type]
+        wb.add("m", "k", 0, 0, 0)
+        wb.add("m", "j", 1, 0, 0)
+        wb.add("m", "k", 2, 0, 0)
+        flaky.refused_values.append(0)
+        assert wb.flush_due(10) == 1  # "j"; k=2 waits behind the refused k=0
+        assert [(op.key, op.value) for op in wb.queued()] == [("k", 0), ("k", 2)]
+        assert flaky.inner.load("m", "j") == 1 and flaky.inner.load("m", "k") is None
+        assert wb.load("m", "k") == 2
+        flaky.refused_values.clear()
+        assert wb.flush_due(10) == 2
+        assert flaky.inner.load("m", "k") == 2  # stored in order: the newest write wins
+
+
+class _Scripted(FlakyStore):
+    """A store whose n-th ``store_batch`` raises the n-th error of ``script`` (None: stores)."""
+
+    def __init__(self, inner: SQLiteDataStore, script: list[Exception | None]) -> None:
+        super().__init__(inner)
+        self.script = script
+
+    def store_batch(self, ops: Sequence[StoreOp], now: int) -> None:
+        self.sizes.append(len(ops))
+        error = self.script.pop(0) if self.script else None
+        if error is not None:
+            raise error
+        self.inner.store_batch(ops, now)
+
+
+def test_a_failing_store_is_not_tried_one_operation_at_a_time(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    down = DataStoreError("database is locked")
+    refusal = UnsupportedValueError("refused")
+    # a DataStoreError on the batch: the store itself fails, no one-by-one retries
+    store = _Scripted(SQLiteDataStore(tmp_path / "d.db", clock), [down])
+    with WriteBehindDataStore(store, clock, 10, 10) as wb:  # type: ignore[arg-type]
+        for key in "abc":
+            wb.add("m", key, 1, 0, 0)
+        assert wb.flush_due(10) == 0 and store.sizes == [3] and wb.stats.failures == 1
+        assert wb.flush_due(10) == 3
+    # refused, then "a" refused alone, then the store fails on "b": "c" is not tried
+    store = _Scripted(SQLiteDataStore(tmp_path / "e.db", clock), [refusal, refusal, down])
+    with WriteBehindDataStore(store, clock, 10, 10) as wb:  # type: ignore[arg-type]
+        for key in "abc":
+            wb.add("m", key, 1, 0, 0)
+        assert wb.flush_due(10) == 0 and store.sizes == [3, 1, 1]
+        assert [op.key for op in wb.queued()] == ["a", "b", "c"] and wb.last_error is down
+        assert wb.stats.failures == 3
+        assert wb.flush_due(10) == 3 and store.sizes == [3, 1, 1, 3]
+
+
+def test_a_value_mutated_after_its_write_is_refused_alone(tmp_path: Path) -> None:
+    # values must not be mutated once written; one that is, and no longer encodes, is kept
+    # queued with a clear error while the rest of its batch is stored
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(tmp_path / "v.db", clock)
+    with WriteBehindDataStore(inner, clock, 10, 10) as wb:
+        value = {"n": 1}
+        wb.add("m", "bad", value, 0, 0)
+        wb.add("m", "good", 2, 0, 0)
+        value["n"] = {1, 2}  # type: ignore[assignment]
+        assert wb.flush_due(10) == 1 and inner.load("m", "good") == 2
+        assert isinstance(wb.last_error, UnsupportedValueError)
+        assert "type set has no canonical encoding" in str(wb.last_error)
+        assert [op.key for op in wb.queued()] == ["bad"]
+        value["n"] = 3
+        assert wb.flush_due(10) == 1 and inner.load("m", "bad") == {"n": 3}
+
+
 def test_failed_coalesced_write_superseded_meanwhile_is_dropped(tmp_path: Path) -> None:
     clock = ManualClock(0)
     flaky = FlakyStore(SQLiteDataStore(tmp_path / "f2.db", clock))
@@ -1037,6 +1147,8 @@ class WriteBehindMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         # closing stores everything left: nothing acknowledged is lost
         self.flaky.failures_left = 0
+        self.flaky.refused.clear()
+        self.flaky.refused_values.clear()
         self.wb.close_inner = False
         self.wb.close()
         assert self._model_flush(True) >= 0
@@ -1092,8 +1204,26 @@ class WriteBehindMachine(RuleBasedStateMachine):
     def fail_next_batch(self) -> None:
         self.flaky.failures_left = 1
 
+    @rule(m=st.sampled_from(WB_MAPS), key=st.sampled_from(WB_KEYS), backup=st.booleans())
+    def refuse(self, m: str, key: int, backup: bool) -> None:
+        self.flaky.refused.add((m, backup, key))
+
+    @rule(pick=st.integers(0, WB_CAPACITY))
+    def refuse_a_queued_write(self, pick: int) -> None:
+        writes = [op[1] for op in self.queue if op[1] is not None]
+        if writes:
+            self.flaky.refused_values.append(writes[pick % len(writes)])
+
+    @rule()
+    def accept_all(self) -> None:
+        self.flaky.refused.clear()
+        self.flaky.refused_values.clear()
+
     def _model_flush(self, everything: bool) -> int:
+        """Flush the model; return the operations stored, or -1 when the store failed as a
+        whole (then nothing of the failing batch is stored and the flush ends)."""
         now = self.clock.now_millis()
+        refused = self.flaky.refused
         stored = 0
         while self.queue:
             batch = []
@@ -1105,15 +1235,29 @@ class WriteBehindMachine(RuleBasedStateMachine):
                 break
             if self.flaky.failures_left:
                 return -1  # the store's batch fails and stays queued
-            del self.queue[: len(batch)]
-            for qk, value, exp, _ in batch:
+            # a refused key's operations stay queued, in order, at the front; the others of
+            # the batch are stored (one at a time when the batch as a whole was refused)
+            held, done, blocked = [], [], set()
+            for op in batch:
+                qk, value = op[0], op[1]
+                if qk in blocked or qk in refused or (
+                    value is not None and value in self.flaky.refused_values
+                ):
+                    held.append(op)
+                    blocked.add(qk)  # a later operation of the key waits for this one
+                else:
+                    done.append(op)
+            self.queue[: len(batch)] = held
+            for qk, value, exp, _ in done:
                 if value is None:
                     self.rows.pop(qk, None)
                     self.deletes += 1
                 else:
                     self.rows[qk] = (value, exp)
                     self.writes += 1
-            stored += len(batch)
+            stored += len(done)
+            if not done:
+                break
         return stored
 
     @rule()
@@ -1133,7 +1277,7 @@ class WriteBehindMachine(RuleBasedStateMachine):
 
     @rule()
     def hard_flush(self) -> None:
-        if self._model_flush(True) < 0:
+        if self._model_flush(True) < 0 or self.queue:
             with pytest.raises(DataStoreError, match="still queued"):
                 self.wb.hard_flush()
             assert self.flaky.failures_left == 0

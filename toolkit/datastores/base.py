@@ -41,7 +41,8 @@ class DataStoreStats:
     coalesced: int = 0
     """Queued writes replaced by a later write to the same key before they were stored."""
     failures: int = 0
-    """Batch writes that failed (and will be retried)."""
+    """Write round trips that failed (what they held stays queued and is retried): a batch,
+    or one operation a write-behind store tried alone after its batch failed."""
     bytes_written: int = 0
     """Bytes of encoded values written (a ``SizedValue`` counts its ``nbytes``)."""
     queue_reads: int = 0

@@ -310,7 +310,13 @@ class SQLiteDataStore:
                 params.append((map_name, ek))
                 deletes += 1
             else:
-                ev = encode_plain(value) if op.checked else encode_value(value)
+                if op.checked:
+                    try:
+                        ev = encode_plain(value)
+                    except (TypeError, ValueError):  # mutated since it was checked
+                        ev = encode_value(value)  # raises UnsupportedValueError naming it
+                else:
+                    ev = encode_value(value)
                 params += (map_name, ek, ev, op.expiration_time, now)
                 nbytes += value.nbytes if type(value) is SizedValue else len(ev)
         writes = len(ops) - deletes

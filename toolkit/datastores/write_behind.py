@@ -47,7 +47,12 @@ class WriteBehindDataStore:
       leaves its write staged in the queue: nothing is lost and a later ``get`` loads the
       newest value.
     * A batch that fails stays queued, in order, and is retried by the next flush
-      (``stats.failures``; the error is kept in :attr:`last_error`).
+      (``stats.failures``; the error is kept in :attr:`last_error`). When it fails with
+      anything but :class:`~toolkit.errors.DataStoreError` (which says the inner store
+      itself is failing), its operations are first tried one at a time, as Hazelcast falls
+      back from ``storeAll`` to ``store``: one operation the inner store refuses (say a value
+      it cannot encode) stays queued with the later operations of its key, and the others
+      are stored.
     * When a queued primary write reaches the inner store and no newer write of its key is
       queued, every listener of its map is called as ``listener(key, value, now)``; the record
       store uses this to mark the record clean.
@@ -388,29 +393,41 @@ class WriteBehindDataStore:
                     op.map_name, op.key, op.value, op.expiration_time, now
                 )
 
-    def _store(self, batch: list[StoreOp], generation: int, now: int) -> bool:
-        """Store one batch; on failure put it back at the front of the queue."""
+    def _store(self, batch: list[StoreOp], generation: int, now: int) -> tuple[int, bool]:
+        """Store one batch; return (operations stored, whether all of them were).
+
+        A batch of several operations that fails with anything but a
+        :class:`~toolkit.errors.DataStoreError` is tried again one operation at a time
+        (:meth:`_one_by_one`). What is not stored goes back to the front of the queue."""
         inner_stats = getattr(self.inner, "stats", None)
         bytes_before = getattr(inner_stats, "bytes_written", 0)
         try:
             self._write(batch, now)
         except Exception as err:  # kept queued and retried: a failed batch is never dropped
             self.last_error = err
-            with self._lock:
-                self.stats.failures += 1
-                self._put_back(batch, generation)
-            return False
+            if len(batch) == 1 or isinstance(err, DataStoreError):
+                with self._lock:
+                    self.stats.failures += 1
+                    self._put_back(batch, generation)
+                return 0, False
+            stored, held, failures = self._one_by_one(batch, now)
+            trips = len(stored)
+        else:
+            stored, held, failures, trips = batch, [], 0, 1
         notify: list[StoreOp] = []
         with self._lock:
             self._inflight = []
             st = self.stats
-            st.write_batches += 1
+            if held:
+                self._put_back(held, generation)
+            st.failures += failures
+            st.write_batches += trips
             st.bytes_written += getattr(inner_stats, "bytes_written", 0) - bytes_before
             deletes = 0
             newest, listeners = self._newest, self._listeners
             done: set[_QKey] = set()
             unique = self.write_coalescing  # then a batch holds each key at most once
-            for op in reversed(batch):  # the last operation of a key in the batch decides
+            for op in reversed(stored):  # the last operation of a key in the batch decides
                 qk = (op.map_name, op.is_backup, op.key)
                 value = op.value
                 if value is None:
@@ -424,11 +441,40 @@ class WriteBehindDataStore:
                     if value is not None and not op.is_backup and op.map_name in listeners:
                         notify.append(op)
             st.deletes += deletes
-            st.writes += len(batch) - deletes
+            st.writes += len(stored) - deletes
         for op in reversed(notify):
             for listener in listeners.get(op.map_name, ()):
                 listener(op.key, op.value, now)
-        return True
+        return len(stored), not held
+
+    def _one_by_one(self, batch: list[StoreOp], now: int) -> tuple[list[StoreOp], list[StoreOp], int]:
+        """After ``batch`` failed: store its operations one at a time, in order, as Hazelcast
+        falls back from ``storeAll`` to ``store``, so one operation the inner store refuses
+        does not hold back the others. An operation that fails, and every later operation of
+        its key, is held; a :class:`~toolkit.errors.DataStoreError` means the inner store
+        itself is failing, and the rest of the batch is held untried. Return (stored, held,
+        failed round trips, the batch's included)."""
+        stored: list[StoreOp] = []
+        held: list[StoreOp] = []
+        refused: set[_QKey] = set()
+        failures = 1
+        down = False
+        for op in batch:
+            qk = (op.map_name, op.is_backup, op.key)
+            if down or qk in refused:
+                held.append(op)
+                continue
+            try:
+                self._write([op], now)
+            except Exception as err:
+                self.last_error = err
+                failures += 1
+                held.append(op)
+                refused.add(qk)
+                down = isinstance(err, DataStoreError)
+            else:
+                stored.append(op)
+        return stored, held, failures
 
     def _put_back(self, batch: list[StoreOp], generation: int) -> None:
         self._inflight = []
@@ -450,8 +496,9 @@ class WriteBehindDataStore:
         """Store every operation due at ``now`` (ms; default the clock), in batches of
         ``write_batch_size``; return how many were stored.
 
-        A failing batch stays queued and ends this flush (see :attr:`last_error`); the next
-        call retries it. Never raises for a failing inner store.
+        What fails stays queued (see :attr:`last_error`) and the next call retries it; this
+        one goes on while batches store something and stops at a batch of which nothing could
+        be stored. Never raises for a failing inner store.
         """
         now = self._clock.now_millis() if now is None else now
         stored = 0
@@ -460,9 +507,10 @@ class WriteBehindDataStore:
                 batch, generation = self._take(now, False)
                 if not batch:
                     break
-                if not self._store(batch, generation, now):
+                n, complete = self._store(batch, generation, now)
+                stored += n
+                if not (complete or n):  # nothing of this batch could be stored
                     break
-                stored += len(batch)
         return stored
 
     def soft_flush(self) -> int:
@@ -478,8 +526,9 @@ class WriteBehindDataStore:
     def hard_flush(self) -> None:
         """Store everything queued now, in batches.
 
-        Raises :class:`~toolkit.errors.DataStoreError` if a batch fails; what was not stored
-        stays queued.
+        Raises :class:`~toolkit.errors.DataStoreError` when something cannot be stored (a
+        failing inner store, or operations it refuses even one at a time); what was not
+        stored stays queued.
         """
         now = self._clock.now_millis()
         with self._flush_lock:
@@ -487,7 +536,8 @@ class WriteBehindDataStore:
                 batch, generation = self._take(now, True)
                 if not batch:
                     return
-                if not self._store(batch, generation, now):
+                n, complete = self._store(batch, generation, now)
+                if not (complete or n):
                     raise DataStoreError(
                         f"write-behind flush failed, {self.pending_operation_count()} "
                         f"operations still queued: {self.last_error}"
