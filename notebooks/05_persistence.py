@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,6 +33,7 @@
 # %%
 import os
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -142,6 +145,48 @@ assert after_restart["bob"] == {"items": 4} and after_restart["alice"] == {"item
 # %% [markdown]
 # Exactly the dirty records lost their latest write. Write-behind's promise is bounded
 # loss, not none: at most what was written in the last `write_delay` (plus a flush period).
+#
+# ## When the database refuses one write
+# A flush stores a batch in one transaction, so one row that cannot be stored fails the
+# whole batch. Hazelcast then stores the batch one entry at a time, so that one bad entry
+# does not hold back the others, and `WriteBehindDataStore` does the same. The bad entry
+# here is a classic bug: a cart is changed *after* its `put` (the queue holds the same
+# object as the record), and a `Decimal` price has no canonical encoding.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+clock = ManualClock(30_000)
+inner = SQLiteDataStore(DB, clock=clock)
+with WriteBehindDataStore(inner, clock, write_delay_millis=1_000, write_batch_size=100) as wb:
+    carts = RecordStoreFactory(StorageConfig(), wb, clock=clock).create("carts", 0)
+    erin_cart = {"items": 1}
+    carts.put("erin", erin_cart)
+    carts.put("frank", {"items": 2})
+    carts.put("gina", {"items": 3})
+    erin_cart["price"] = Decimal("9.99")  # mutated after the put: the bug
+    clock.advance(1_000)
+    refused_flush = wb.flush_due()
+    still_queued = [op.key for op in wb.queued()]
+    print("stored:", refused_flush, "| still queued:", still_queued,
+          "| failed round trips:", wb.stats.failures)
+    print("error:", wb.last_error)
+    print(metadata_frame(carts, COLUMNS).to_string())
+    erin_cart["price"] = "9.99"  # fixed: the next flush stores it
+    clock.advance(100)
+    fixed_flush = wb.flush_due()
+    print("stored:", fixed_flush, "| still queued:", wb.pending_operation_count())
+
+# %%
+assert refused_flush == 2 and still_queued == ["erin"], "the others are not held back"
+assert wb.stats.failures == 3, "the batch, erin alone, and erin alone again"
+assert fixed_flush == 1 and inner.closed
+
+# %% [markdown]
+# The batch failed, was tried one cart at a time, and only `erin` stayed queued (and dirty,
+# and readable from the queue), with the error kept in `last_error`. Once the value can be
+# encoded again, the next flush stores it. A `DataStoreError` is different: it says the
+# database itself is failing (locked, disk full), so the batch stays queued whole and is
+# retried by the next flush, without a round trip per entry.
 #
 # ## At scale: a simulated workload
 # The scenario `write-through-vs-write-behind.toml`: 4 clients, 1,000 requests per simulated
@@ -269,4 +314,6 @@ assert (trade.backing_writes < comparison.loc["rows written to SQLite", "write-t
 #   latest write had not been flushed.
 # * A queued write is never shadowed by the stale row (`is_loadable` is False), and after a
 #   restart read-through brings back what was stored.
+# * A batch the database refuses is stored one entry at a time: only the bad entry stays
+#   queued (and dirty) until it can be stored.
 # * The write delay is the dial between database load and data at risk.
