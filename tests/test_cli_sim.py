@@ -60,9 +60,10 @@ def test_run_writes_timeline_summary_and_figures(
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     captured = capsys.readouterr()
     assert "hit ratio" in captured.out
-    assert "small:" in captured.err and "/3.00 [" in captured.err  # the bar, simulated seconds
-    assert main(["run", str(small), "--out", str(out), "--no-progress"]) == 0
-    assert capsys.readouterr().err == ""
+    assert captured.err == ""  # no progress bar unless standard error is a terminal
+    assert main(["run", str(small), "--out", str(out), "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "small:" in err and "/3.00 [" in err  # the bar, in simulated seconds
     assert pd.read_csv(out / "timeline.csv").equals(timeline)
 
 
@@ -90,12 +91,15 @@ def test_run_reports_scenario_errors_with_key_and_line(
     assert "one value per --set" in capsys.readouterr().err
 
 
-def test_sweep_writes_one_tidy_csv(small: Path, tmp_path: Path) -> None:
+def test_sweep_writes_one_tidy_csv(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sweep"
     args = ["sweep", str(small), "--set", "store.max_entry_count=100,300",
             "--set", "store.eviction_policy=lru,random", "--set", "workload.seed=1,2",
-            "--out", str(out), "--no-progress", "--timelines"]
+            "--out", str(out), "--timelines"]
     assert main(args) == 0
+    assert capsys.readouterr().err == ""  # no bar: standard error is not a terminal
     frame = pd.read_csv(out / "sweep.csv")
     assert len(frame) == 8
     assert list(frame.columns[:3]) == [
@@ -110,7 +114,7 @@ def test_sweep_shows_progress_and_uses_processes(
 ) -> None:
     out = tmp_path / "sweep"
     args = ["sweep", str(small), "--set", "workload.seed=1,2", "--jobs", "2",
-            "--out", str(out)]
+            "--out", str(out), "--progress"]
     assert main(args) == 0
     assert "2/2" in capsys.readouterr().err  # the tqdm bar
     assert len(pd.read_csv(out / "sweep.csv")) == 2

@@ -4,8 +4,10 @@ JupyterLab), silent elsewhere unless asked for."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from tqdm.auto import tqdm  # a widget in JupyterLab, text on a terminal
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = ["progress_bar", "progress_enabled"]
 
@@ -23,6 +25,8 @@ def progress_bar(
 ) -> tqdm:
     """A tqdm bar over ``total`` units (None: unknown), disabled unless
     :func:`progress_enabled` says otherwise; call ``update(n)`` and ``close()``."""
+    from tqdm.auto import tqdm  # imported when used: a widget in JupyterLab, text elsewhere
+
     return tqdm(
         total=total,
         desc=desc,

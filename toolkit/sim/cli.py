@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
         if args.set:
             scenario = scenario.with_overrides(_overrides(args.set, single=True))
-        result = run(scenario, record_operations=args.operations, progress=not args.no_progress)
+        result = run(scenario, record_operations=args.operations, progress=args.progress)
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -160,7 +160,7 @@ def _sweep(args: argparse.Namespace) -> int:
             grid,
             jobs=args.jobs,
             executor=args.executor,
-            progress=not args.no_progress,
+            progress=args.progress,
             timelines=args.timelines,
         )
     except ToolkitError as exc:
@@ -185,6 +185,15 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"show {what} on standard error (default: only on a terminal)",
+    )
+
+
 def register(sub: Any) -> None:
     """Add this module's sub-commands to ``sub`` (an argparse sub-parsers object)."""
     p = sub.add_parser("demo", help="a short record-store demo on a manual clock")
@@ -205,9 +214,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--operations", action="store_true", help="also write operations.csv (one row per op)"
     )
-    p.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (simulated seconds)"
-    )
+    _progress_option(p, "a progress bar of simulated seconds")
     p.set_defaults(func=_run)
 
     p = sub.add_parser(
@@ -228,5 +235,5 @@ def register(sub: Any) -> None:
         "dask (a local Dask cluster) or a Dask scheduler address (tcp://host:8786)",
     )
     p.add_argument("--timelines", action="store_true", help="also write every timeline")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _progress_option(p, "a progress bar of runs")
     p.set_defaults(func=_sweep)

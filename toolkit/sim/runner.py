@@ -25,7 +25,7 @@ from ..datastores.base import MapDataStore, NullDataStore
 from ..factory import RecordStoreFactory
 from ..gcpause import gc_paused
 from ..observers import MutationObserver
-from ..progress import progress_bar
+from ..progress import progress_bar, progress_enabled
 from ..records import ExpiryPolicy, SizedValue
 from .metrics import (
     OUTCOME_HIT,
@@ -418,11 +418,10 @@ class _Simulation:
         is one extra event at its own instant, ordered before that instant's other events, so
         every other event happens in the same order and the results are the same."""
         env = self.env
-        bar = progress_bar(end / 1000, progress, self.scenario.name, unit=" sim s")
-        if bar.disable:
-            bar.close()
+        if not progress_enabled(progress):
             env.run(until=end)
             return
+        bar = progress_bar(end / 1000, True, self.scenario.name, unit=" sim s")
         try:
             shown = 0.0
             for i in range(1, PROGRESS_STEPS + 1):

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ToolkitError
+from ..progress import progress_enabled
 from .errors import ScenarioError
 from .runner import run
 from .scenario import Scenario
@@ -118,7 +119,7 @@ def sweep(
     *,
     jobs: int = 1,
     executor: Any = None,
-    progress: bool = False,
+    progress: bool | None = False,
     timelines: bool = False,
 ) -> SweepResult:
     """Run ``scenario`` at every point of ``grid`` (dotted key -> values).
@@ -126,7 +127,8 @@ def sweep(
     ``executor``: ``"serial"``, ``"process"`` (a pool of ``jobs`` processes), ``"dask"`` (a
     local Dask cluster of ``jobs`` workers), a Dask scheduler address, or a
     ``distributed.Client``; None picks ``"process"`` when ``jobs > 1``, else ``"serial"``.
-    ``progress`` shows a tqdm bar. Every point is validated before any runs; a bad key or
+    ``progress`` shows a tqdm bar of runs (None: only when standard error is a terminal).
+    Every point is validated before any runs; a bad key or
     value raises :class:`~toolkit.sim.ScenarioError`. Dask is imported only when asked for
     (:class:`~toolkit.errors.ToolkitError` when it is not installed).
     """
@@ -147,7 +149,7 @@ def sweep(
     results: list[tuple[dict[str, Any], pd.DataFrame | None] | None] = [None] * n
     from tqdm.auto import tqdm  # imported here: a notebook that never sweeps needs no widget
 
-    bar = tqdm(total=n, disable=not progress, desc=scenario.name, unit="run")
+    bar = tqdm(total=n, disable=not progress_enabled(progress), desc=scenario.name, unit="run")
     try:
         if kind == "serial":
             for i, point in enumerate(points):
