@@ -46,8 +46,8 @@ class WriteBehindDataStore:
       read never sees a stale row. A dirty record evicted from memory (:meth:`flush_key`)
       leaves its write staged in the queue: nothing is lost and a later ``get`` loads the
       newest value.
-    * A batch that fails stays queued, in order, and is retried by the next flush
-      (``stats.failures``; the error is kept in :attr:`last_error`). When it fails with
+    * What a flush cannot store stays queued, in order, and is retried by the next flush
+      (``stats.failures``; the error is kept in :attr:`last_error`). When a batch fails with
       anything but :class:`~toolkit.errors.DataStoreError` (which says the inner store
       itself is failing), its operations are first tried one at a time, as Hazelcast falls
       back from ``storeAll`` to ``store``: one operation the inner store refuses (say a value
