@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit import DefaultRecordStore, StorageConfig
+from toolkit import DefaultRecordStore, InvalidArgumentError, StorageConfig
 from toolkit.gcpause import gc_paused
 from toolkit.sim import (
     TIMELINE_COLUMNS,
@@ -103,6 +103,11 @@ def test_a_progress_bar_changes_nothing(
     assert plain.operations is not None and shown.operations is not None
     pd.testing.assert_frame_equal(shown.operations, plain.operations)
     assert _nan_equal(shown.summary, plain.summary)
+
+
+def test_progress_must_be_a_bool_or_none() -> None:
+    with pytest.raises(InvalidArgumentError, match="progress must be True, False or None, got 'yes'"):
+        run(_mixed(), progress="yes")  # type: ignore[arg-type]
 
 
 def test_operation_records_match_the_timeline() -> None:

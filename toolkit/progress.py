@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from .errors import InvalidArgumentError
+
 if TYPE_CHECKING:
     from tqdm import tqdm
 
@@ -13,11 +15,16 @@ __all__ = ["progress_bar", "progress_enabled"]
 
 
 def progress_enabled(progress: bool | None) -> bool:
-    """``progress`` itself when given; None means "only when stderr is a terminal"."""
+    """``progress`` itself when given; None means "only when stderr is a terminal".
+
+    Raises :class:`~toolkit.errors.InvalidArgumentError` for anything but True, False or None.
+    """
     if progress is None:
         isatty = getattr(sys.stderr, "isatty", None)
         return bool(isatty is not None and isatty())
-    return bool(progress)
+    if type(progress) is not bool:
+        raise InvalidArgumentError(f"progress must be True, False or None, got {progress!r}")
+    return progress
 
 
 def progress_bar(

@@ -386,7 +386,7 @@ class _Simulation:
 
     # --- the run ------------------------------------------------------------------------------
 
-    def run(self, progress: bool | None = None) -> None:
+    def run(self, progress: bool = False) -> None:
         env = self.env
         sc = self.scenario
         fast = self.ds_null and not sc.workload.arrival.closed_loop and self.operations is None
@@ -411,14 +411,14 @@ class _Simulation:
             if close is not None:
                 close()
 
-    def _run_until(self, end: int, progress: bool | None) -> None:
+    def _run_until(self, end: int, progress: bool) -> None:
         """``env.run(until=end)``, with a progress bar in simulated seconds when asked for.
 
         The bar's run stops the environment :data:`PROGRESS_STEPS` times on the way: each stop
         is one extra event at its own instant, ordered before that instant's other events, so
         every other event happens in the same order and the results are the same."""
         env = self.env
-        if not progress_enabled(progress):
+        if not progress:
             env.run(until=end)
             return
         bar = progress_bar(end / 1000, True, self.scenario.name, unit=" sim s")
@@ -476,9 +476,10 @@ def run(
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"run() needs a Scenario, got {type(scenario).__name__}")
+    show_progress = progress_enabled(progress)
     started = time.perf_counter()
     sim = _Simulation(scenario, record_operations, trace, observers)
-    sim.run(progress)
+    sim.run(show_progress)
     timeline = sim.recorder.as_dataframe()
     operations = (
         pd.DataFrame(sim.operations, columns=list(OperationRecord._fields))
