@@ -3,6 +3,7 @@ JupyterLab), silent elsewhere unless asked for."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from .errors import InvalidArgumentError
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-__all__ = ["progress_bar", "progress_enabled"]
+__all__ = ["add_progress_option", "progress_bar", "progress_enabled"]
 
 
 def progress_enabled(progress: bool | None) -> bool:
@@ -42,4 +43,15 @@ def progress_bar(
         disable=not progress_enabled(progress),
         leave=False,
         dynamic_ncols=True,
+    )
+
+
+def add_progress_option(parser: argparse.ArgumentParser, what: str = "a progress bar") -> None:
+    """Add ``--progress/--no-progress`` to a command (``args.progress``: True, False or None,
+    the value :func:`progress_enabled` takes)."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"show {what} on standard error (default: only on a terminal)",
     )

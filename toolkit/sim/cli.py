@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..progress import add_progress_option
+
 __all__ = ["register"]
 
 
@@ -185,15 +187,6 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_option(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=f"show {what} on standard error (default: only on a terminal)",
-    )
-
-
 def register(sub: Any) -> None:
     """Add this module's sub-commands to ``sub`` (an argparse sub-parsers object)."""
     p = sub.add_parser("demo", help="a short record-store demo on a manual clock")
@@ -214,7 +207,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--operations", action="store_true", help="also write operations.csv (one row per op)"
     )
-    _progress_option(p, "a progress bar of simulated seconds")
+    add_progress_option(p, "a progress bar of simulated seconds")
     p.set_defaults(func=_run)
 
     p = sub.add_parser(
@@ -235,5 +228,5 @@ def register(sub: Any) -> None:
         "dask (a local Dask cluster) or a Dask scheduler address (tcp://host:8786)",
     )
     p.add_argument("--timelines", action="store_true", help="also write every timeline")
-    _progress_option(p, "a progress bar of runs")
+    add_progress_option(p, "a progress bar of runs")
     p.set_defaults(func=_sweep)

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import EvictionPolicy
 from ..errors import InvalidArgumentError, ToolkitError
+from ..progress import add_progress_option
 from .readers import FORMATS, normalize_format
 
 __all__ = ["register"]
@@ -54,12 +55,7 @@ def _add_trace_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"one of {', '.join(FORMATS)} (default: guessed from the file name)",
     )
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show a progress bar (default: only on a terminal)",
-    )
+    add_progress_option(p)
 
 
 def _fail(exc: BaseException) -> int:
