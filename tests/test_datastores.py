@@ -40,7 +40,7 @@ from toolkit.datastores import (
     encode_value,
     flush_process,
 )
-from toolkit.datastores.codec import encode_plain
+from toolkit.datastores.codec import check_value, encode_plain
 from toolkit.records import (
     LwwValue,
     OrMapEntry,
@@ -140,7 +140,46 @@ def test_codec_key_text_stays_ascii_escaped() -> None:
     # Keys are database keys: their text must not change between versions of the encoder.
     assert encode_key(("é", 1)) == '{"$tuple":["\\u00e9",1]}'
     assert encode_key("é") == '"\\u00e9"'
-    assert encode_key((1e16,)) == '{"$tuple":[1e+16]}'
+    assert encode_key((1.5e-7,)) == '{"$tuple":[1.5e-07]}'
+    assert encode_key((0.25,)) == '{"$tuple":[0.25]}'
+
+
+def test_codec_keys_equal_in_python_are_one_key() -> None:
+    # A dict holds one of True, 1 and 1.0 (and of 0.0, -0.0 and 0): the store must too, or a
+    # write under one and a read under another would see different rows.
+    assert encode_key(True) == encode_key(1) == encode_key(1.0) == "1"
+    assert encode_key(False) == encode_key(-0.0) == encode_key(0.0) == encode_key(0) == "0"
+    assert encode_key((True, 2.0, ("x", -0.0))) == encode_key((1, 2, ("x", 0)))
+    assert encode_key(1e16) == "10000000000000000"
+    assert encode_key(0.5) == "0.5" and encode_key(float("inf")) != encode_key(2**1024)
+    for a, b in [(1, 1.0), (True, 1), ((1,), (1.0,)), (0.0, -0.0)]:
+        assert a == b and encode_key(a) == encode_key(b)
+    assert decode_key(encode_key(True)) == 1
+
+
+def test_codec_ints_beyond_the_decimal_limit_are_tagged() -> None:
+    # Python converts ints of more than 4300 digits to and from decimal text only if told
+    # to: such an int is written as hex, as a value, inside one, and as a key.
+    huge, limit = 10**5000, 10**4300
+    for value in (huge, -huge, [1, huge], {"n": -huge}, (huge,), limit, limit - 1):
+        assert same_value(decode_value(encode_value(value)), value)
+        assert check_value(value) in (True, False)
+    assert encode_value(limit - 1) == str(limit - 1)  # 4300 digits: decimal
+    assert encode_value(limit) == f'{{"$int":"{hex(limit)}"}}'
+    assert encode_plain([limit]) == encode_value([limit])
+    for key in (huge, (huge, 1)):
+        assert decode_key(encode_key(key)) == key
+
+
+def test_codec_sized_value_fields_must_be_ints() -> None:
+    bad = object.__new__(SizedValue)  # SizedValue() itself refuses such a tag
+    object.__setattr__(bad, "nbytes", 5)
+    object.__setattr__(bad, "tag", "x")
+    for value in (bad, [bad], {"v": bad}):
+        with pytest.raises(UnsupportedValueError, match="SizedValue fields must be"):
+            check_value(value)
+        with pytest.raises(UnsupportedValueError, match="SizedValue fields must be"):
+            encode_value(value)
 
 
 def test_codec_keys_are_typed_and_canonical() -> None:
@@ -630,6 +669,43 @@ def test_sqlite_refuses_a_database_of_another_schema_version(tmp_path: Path) -> 
         SQLiteDataStore(path)
 
 
+def test_sqlite_migrates_schema_1_keys_equal_in_python_to_one_row(tmp_path: Path) -> None:
+    # Schema 1 wrote True, 1.0 and 1 as three keys; schema 2 has one: the row stored last
+    # wins, as the last write would have in memory. Other rows are left as they were.
+    path = tmp_path / "v1.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for table in ("entries", "backup_entries"):
+        raw.execute(
+            f"CREATE TABLE {table} (map_name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+            " expiration_time INTEGER NOT NULL DEFAULT 0, stored_time INTEGER NOT NULL DEFAULT 0,"
+            " PRIMARY KEY (map_name, key)) WITHOUT ROWID"
+        )
+    rows = [
+        ("m", "true", '"from True"', 0, 30),
+        ("m", "1.0", '"from 1.0"', 0, 20),
+        ("m", "1", '"from 1"', 0, 10),
+        ("m", "2.0", '"two"', 500, 5),
+        ("m", '{"$tuple":[false,"x"]}', '"tuple"', 0, 1),
+        ("m", '"s"', '"string"', 0, 1),
+        ("other", "1", '"other map"', 0, 1),
+    ]
+    raw.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+    raw.execute("INSERT INTO backup_entries VALUES ('m', '3.0', '\"backup\"', 0, 1)")
+    raw.execute("PRAGMA user_version=1")
+    raw.close()
+    with SQLiteDataStore(path, ManualClock(0)) as s:
+        assert s.load("m", 1) == s.load("m", True) == s.load("m", 1.0) == "from True"
+        assert s.load_entry("m", 2) == ("two", 500)
+        assert s.load("m", (0, "x")) == "tuple" and s.load("m", "s") == "string"
+        assert s.load("other", 1) == "other map" and s.load_backup("m", 3) == "backup"
+        assert s.row_count("m") == 4 and s.row_count() == 5
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    raw.close()
+    with SQLiteDataStore(path, ManualClock(0)) as s:  # opening again changes nothing
+        assert s.row_count("m") == 4 and s.load("m", 1) == "from True"
+
+
 def test_sqlite_wraps_database_errors(tmp_path: Path) -> None:
     with pytest.raises(DataStoreError, match="cannot open"):
         SQLiteDataStore(tmp_path / "missing-dir" / "x.db")
@@ -1008,7 +1084,47 @@ def test_close_reports_what_could_not_be_stored(tmp_path: Path) -> None:
     flaky.failures_left = 1
     with pytest.raises(DataStoreError, match="1 operations still queued"):
         wb.close()
-    assert wb.closed and flaky.inner.closed
+    # Nothing is closed and nothing dropped: the write is still readable and queued, and a
+    # later close (the store has recovered) stores it.
+    assert not wb.closed and not flaky.inner.closed
+    assert wb.pending_operation_count() == 1 and wb.load("m", "k") == 1
+    wb.close()
+    assert wb.closed and flaky.inner.closed and wb.pending_operation_count() == 0
+    with SQLiteDataStore(tmp_path / "cf.db", clock) as again:
+        assert again.load("m", "k") == 1
+
+
+def test_close_after_a_transient_failure_loses_nothing(tmp_path: Path) -> None:
+    # A database locked by another connection during the final flush: close raises, the
+    # queue stays, and once the lock is gone a second close stores every write.
+    clock = ManualClock(0)
+    path = tmp_path / "locked.db"
+    wb = WriteBehindDataStore(SQLiteDataStore(path, clock, timeout_millis=0), clock, 1_000)
+    for i in range(3):
+        wb.add("m", i, {"n": i}, 0, 0)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(DataStoreError, match="3 operations still queued"):
+        wb.close()
+    other.execute("ROLLBACK")
+    other.close()
+    assert wb.pending_operation_count() == 3
+    wb.close()
+    with SQLiteDataStore(path, clock) as reopened:
+        assert reopened.load_all("m", [0, 1, 2]) == [(i, {"n": i}) for i in range(3)]
+
+
+def test_reset_then_close_gives_up_what_cannot_be_stored() -> None:
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(":memory:", clock))
+    wb = WriteBehindDataStore(flaky, clock, 0)  # type: ignore[arg-type]
+    wb.add("m", "k", 1, 0, 0)
+    flaky.failures_left = 10**9
+    with pytest.raises(DataStoreError):
+        wb.close()
+    wb.reset()  # the explicit way to drop what cannot be stored
+    wb.close()
+    assert wb.closed and flaky.inner.closed and wb.pending_operation_count() == 0
 
 
 def test_fallback_without_store_batch_uses_the_protocol() -> None:
@@ -1048,6 +1164,37 @@ def test_write_behind_validates_its_arguments(tmp_path: Path) -> None:
             wb.start_flusher(0)
         wb.close()
         assert "coalescing" in repr(wb)
+
+
+def test_bad_times_and_keys_are_refused_by_name_and_change_nothing(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(tmp_path / "t.db", clock)
+    wb = WriteBehindDataStore(inner, clock, 1_000, queue_capacity=2, write_coalescing=False)
+    wb.add("m", "a", 1, 0, 0)
+    assert wb.soft_flush() == 1
+    for now in (None, "x", -1, 1.5):
+        for store in (inner, wb):
+            with pytest.raises(InvalidArgumentError, match=f"now must be .*got {now!r}"):
+                store.add("m", "k", 1, 0, now)  # type: ignore[arg-type]
+            with pytest.raises(InvalidArgumentError, match=f"now must be .*got {now!r}"):
+                store.remove("m", "k", now)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="now must be .*got 'x'"):
+        wb.flush_due("x")  # type: ignore[arg-type]
+    wb.add("m", "b", 2, 0, 0)
+    with pytest.raises(QueueFullError):
+        wb.add("m", "c", 3, 0, 0)
+    # refused operations take no sequence number and queue nothing
+    assert wb.soft_flush() == 2 and wb.pending_operation_count() == 2
+    assert inner.row_count() == 0
+    for store in (inner, wb):
+        with pytest.raises(InvalidArgumentError, match="keys must be a sequence of keys, got None"):
+            store.remove_all("m", None)  # type: ignore[arg-type]
+        # an unhashable key was never stored: nothing to load, nothing to skip loudly
+        assert store.load("m", [1]) is None
+        assert store.load_all("m", [[1], "a"]) == ([("a", 1)] if store is wb else [])
+    wb.close()
+    with pytest.raises(DataStoreError, match="closed"):
+        inner.remove("m", [1], 0)  # a closed store says so, whatever the key
 
 
 def test_background_flusher_stores_and_stops(tmp_path: Path) -> None:

@@ -490,3 +490,89 @@ def test_loaded_record_without_stored_expiry_takes_the_store_default(tmp_path: P
         assert loaded is not None and loaded.metadata.ttl_millis == 700
         assert db.load_entry("m", "k") == (1, 0)
         assert db.load_entry("m", "absent") is None
+def test_keys_equal_in_python_are_one_row_in_every_store(tmp_path: Path) -> None:
+    # Memory holds one record for True, 1 and 1.0: a store behind it must hold one row, or a
+    # read through after eviction would find an older write (write-through) or none at all
+    # (write-behind, coalesced under True and stored under another text).
+    clock = ManualClock(0)
+    for ds in (
+        SQLiteDataStore(tmp_path / "wt.db", clock),
+        WriteBehindDataStore(SQLiteDataStore(tmp_path / "wb.db", clock), clock, 0),
+    ):
+        with ds:
+            rs = DefaultRecordStore("m", data_store=ds, clock=clock)
+            rs.put(True, "a")
+            rs.put(1, "b")
+            rs.put(1.0, "c")
+            ds.hard_flush()
+            rs.evict(1)
+            assert rs.get(1).value == "c"  # type: ignore[union-attr]
+            ((_, value),) = ds.load_all("m", [1, True, 1.0])  # one row, whichever key asks
+            assert value == "c"
+
+
+
+
+class _StoresWhileQueuing(WriteBehindDataStore):
+    """A write-behind store whose flusher stores each write before ``add`` returns: what a
+    background flusher thread does when it runs between ``add`` and the record reaching
+    memory."""
+
+    def add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
+        queued = super().add(map_name, key, value, expiration_time, now)
+        self.flush_due(now)
+        return queued
+
+
+def test_a_write_stored_before_its_record_reaches_memory_is_clean() -> None:
+    clock = ManualClock(0)
+    with _StoresWhileQueuing(SQLiteDataStore(":memory:", clock), clock, 0) as ds:
+        rs = DefaultRecordStore("m", data_store=ds, clock=clock)
+        rs.put("k", "v1")  # insert
+        rs.put("k", "v2")  # update
+        record = rs.get("k")
+        assert record is not None and not record.metadata.is_dirty()
+        assert record.metadata.last_stored_time == 0 and ds.pending_operation_count() == 0
+
+
+def test_a_loaded_record_expires_when_its_row_does(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    with SQLiteDataStore(tmp_path / "exp.db", clock) as ds:
+        rs = DefaultRecordStore("m", data_store=ds, clock=clock)
+        for i, load_at in enumerate((40, 99, 100)):  # well before, 1 ms before, at expiry
+            t0 = 1_000 * i
+            clock.set(t0)
+            rs.put("k", "v", ExpiryPolicy(ttl_millis=100))  # the row expires after t0 + 100
+            rs.evict("k")
+            clock.set(t0 + load_at)
+            assert rs.get("k").value == "v"  # type: ignore[union-attr]
+            clock.set(t0 + 100)
+            assert rs.get("k") is not None, load_at
+            clock.set(t0 + 101)
+            assert rs.get("k") is None, load_at
+            assert not rs.exists_in_memory("k")
+
+
+def test_a_data_store_made_without_a_clock_reads_the_record_stores(tmp_path: Path) -> None:
+    # Expiration times are written on the record store's clock: a store that compared them
+    # with the system clock would find every row long expired.
+    for ds in (
+        SQLiteDataStore(tmp_path / "a.db"),
+        WriteBehindDataStore(SQLiteDataStore(tmp_path / "b.db"), None, 0),
+    ):
+        with ds:
+            clock = ManualClock(1_000)
+            rs = DefaultRecordStore("m", data_store=ds, clock=clock)
+            rs.put("t", "v", ExpiryPolicy(ttl_millis=60_000))
+            ds.hard_flush()
+            rs.evict("t")
+            assert rs.get("t").value == "v"  # type: ignore[union-attr]
+            clock.advance(60_001)
+            rs.evict("t")
+            assert rs.get("t") is None
+    given = ManualClock(5)
+    with SQLiteDataStore(tmp_path / "c.db", given) as ds:
+        DefaultRecordStore("m", data_store=ds, clock=clock)
+        assert ds._clock is given  # a store given a clock keeps it
+    with WriteBehindDataStore(SQLiteDataStore(tmp_path / "d.db"), given) as wb:
+        assert wb.inner._clock is given  # type: ignore[attr-defined]

@@ -141,6 +141,9 @@ def test_sized_placeholder_is_accounted_not_allocated() -> None:
     assert estimate_cost("k", big) == sys.getsizeof("k") + 10_000_000 + RECORD_OVERHEAD_BYTES
     with pytest.raises(InvalidArgumentError, match="nbytes"):
         SizedValue(-1)
+    for tag in ("x", True, None, 1.0):
+        with pytest.raises(InvalidArgumentError, match=f"tag must be an int, got {tag!r}"):
+            SizedValue(5, tag)  # type: ignore[arg-type]
 
 
 def test_cost_counts_key_value_and_record() -> None:

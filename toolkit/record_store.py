@@ -217,6 +217,9 @@ class DefaultRecordStore:
         self._expiry_tracking = self._expiry.tracking
         self._expirable_count = 0
         self._ds_null = self._data_store.is_null()
+        bind = getattr(self._data_store, "bind_clock", None)
+        if bind is not None:  # a data store made without a clock reads this store's clock
+            bind(self._clock)
         # A data store that returns the stored expiration with the value (optional).
         self._load_entry = getattr(self._data_store, "load_entry", None)
         self.stats = StoreStats()
@@ -401,9 +404,17 @@ class DefaultRecordStore:
         value, expiration_time = entry
         now = self._clock.now_millis()
         md = RecordMetadata.new(now, estimate_cost(key, value))
-        # A stored expiration keeps counting: the loaded record expires when the stored one
-        # would have (at least 1 ms from now: a TTL of 0 would mean "never").
-        md.ttl_millis = max(1, expiration_time - now) if expiration_time else self._default_ttl
+        # A stored expiration keeps counting: the loaded record expires when the stored row
+        # would have, after ``expiration_time``.
+        if expiration_time:
+            left = expiration_time - now
+            if left < 0:  # the row expired between the load and now
+                return None
+            if left == 0:  # live now, expired 1 ms later (a TTL of 0 would mean "never")
+                md.last_update_time = now - 1
+            md.ttl_millis = max(1, left)
+        else:
+            md.ttl_millis = self._default_ttl
         md.max_idle_millis = self._default_idle
         if self._data_store.is_loadable(key, self._name):
             md.on_store(now)
@@ -450,9 +461,10 @@ class DefaultRecordStore:
         now = self._now()
         ttl = expiry.ttl_millis or self._default_ttl
         idle = expiry.max_idle_millis or self._default_idle
-        stored = False
+        stored = queued = False
         if not self._ds_null and (provenance is _CLIENT or provenance is _CRDT_MERGE):
             stored = self._data_store.add(self._name, key, value, now + ttl if ttl else 0, now)
+            queued = not stored
         elif provenance is CallerProvenance.LOAD and not self._ds_null:
             # A LOAD put's value came from the backing store: clean, unless a newer write of
             # the key is still queued there (then the stored row is not the latest write).
@@ -460,6 +472,11 @@ class DefaultRecordStore:
         md = RecordMetadata(0, now, now, now, 0, 0, estimate_cost(key, value), ttl, idle)
         record = Record(value, md)
         old = self._engine_put(key, record)
+        if queued:
+            # A flusher thread may have stored the write after add() queued it and before the
+            # record was in memory: its stored-listener then found the old record. Not queued
+            # any more means stored.
+            stored = self._data_store.is_loadable(key, self._name)
         if old is not None:
             omd = old.metadata
             if omd.ttl_millis or omd.max_idle_millis:

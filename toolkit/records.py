@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .errors import check_non_negative_int
+from .errors import InvalidArgumentError, check_non_negative_int
 
 __all__ = [
     "RecordMetadata",
@@ -300,6 +300,8 @@ class SizedValue:
     """A placeholder value for simulations: ``nbytes`` are accounted, none allocated.
 
     ``tag`` tells versions of a placeholder apart (a simulation can store a write counter).
+    Raises :class:`~toolkit.errors.InvalidArgumentError` for a negative or non-int ``nbytes``
+    or a ``tag`` that is not an int.
     """
 
     nbytes: int
@@ -307,6 +309,8 @@ class SizedValue:
 
     def __post_init__(self) -> None:
         check_non_negative_int("nbytes", self.nbytes)
+        if type(self.tag) is not int:
+            raise InvalidArgumentError(f"SizedValue tag must be an int, got {self.tag!r}")
 
 
 # --- cost ----------------------------------------------------------------------------------

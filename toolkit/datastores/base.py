@@ -29,7 +29,8 @@ class DataStoreStats:
     writes: int = 0
     """Rows written (inserted or replaced) in the backing store."""
     deletes: int = 0
-    """Rows deleted from the backing store."""
+    """Deletes applied to the backing store, one per key (a key with no row counts too:
+    the store is not asked first); ``purge_expired`` adds the rows it deleted."""
     write_batches: int = 0
     """Round trips that wrote: one per write-through operation, one per flushed batch."""
     loads: int = 0

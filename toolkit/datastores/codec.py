@@ -12,7 +12,9 @@ type               encoding
 ``float`` nan/inf  ``{"$float": "nan" | "inf" | "-inf"}``
 ``dict`` (other)   ``{"$dict": [[key, value], ...]}`` (sorted by encoded key) when a key is
                    not a ``str`` or starts with ``$``
-``SizedValue``     ``{"$sized": [nbytes, tag]}``
+``int`` (huge)     ``{"$int": "<hex>"}`` for an int of more than 4300 decimal digits (Python
+                   will not convert those to or from decimal text by default)
+``SizedValue``     ``{"$sized": [nbytes, tag]}`` (``nbytes`` and ``tag`` ints)
 ``Timestamp``      ``{"$ts": {"millis", "counter", "nodeId"}}``
 ``LwwValue``       ``{"$lww": {"value", "timestamp"}}``
 ``OrMapEntry``     ``{"$orentry": {"value", "tag", "timestamp"}}``
@@ -25,7 +27,9 @@ are sorted, no insignificant whitespace), so the text can serve as a database ke
 written with orjson (non-ASCII characters as UTF-8; the standard library for an ``int`` beyond
 64 bits or a lone surrogate); keys use the same encoding with every non-ASCII character
 escaped, through the standard library's C encoder (``"a"`` is ``'"a"'``, ``1`` is ``'1'``):
-``1`` and ``"1"`` are different keys. Anything else (a ``set``, an arbitrary object, a NumPy
+``1`` and ``"1"`` are different keys, while keys that are equal in Python encode alike, as
+they are one key of a dict: ``True``, ``1`` and ``1.0`` are all stored as ``1``, and ``-0.0``
+as ``0`` (also inside a tuple key). Anything else (a ``set``, an arbitrary object, a NumPy
 scalar, a structure nested deeper than :data:`MAX_DEPTH` or cyclic) raises
 :class:`~toolkit.errors.UnsupportedValueError`.
 """
@@ -101,7 +105,15 @@ _c_encode = (
 
 
 def _dumps_ascii(obj: Any) -> str:
-    """Compact, key-sorted, ASCII-only JSON of a plain JSON tree (the key encoding)."""
+    """Compact, key-sorted, ASCII-only JSON of a plain JSON tree (the key encoding); an int
+    of more than 4300 digits is tagged (:func:`_big_ints`)."""
+    try:
+        return _ascii(obj)
+    except ValueError:  # an int too long for decimal text
+        return _ascii(_big_ints(obj))
+
+
+def _ascii(obj: Any) -> str:
     if _c_encode is None:  # pragma: no cover - CPython always has the C encoder
         return _py_dumps(obj)
     return "".join(_c_encode(obj, 0))
@@ -110,14 +122,37 @@ def _dumps_ascii(obj: Any) -> str:
 _orjson_dumps = orjson.dumps
 _SORTED = orjson.OPT_SORT_KEYS
 
+#: Ints this large or larger (more than 4300 decimal digits, Python's default limit for
+#: converting an int to or from decimal text) are written as ``{"$int": "<hex>"}``.
+_BIG_INT = 10**4300
+
+
+def _big_ints(v: Any) -> Any:
+    """``v`` (a JSON tree) with every int of more than 4300 digits tagged as hex."""
+    t = type(v)
+    if t is int:
+        return {"$int": hex(v)} if not -_BIG_INT < v < _BIG_INT else v
+    if t is list:
+        return [_big_ints(x) for x in v]
+    if t is dict:
+        return {k: _big_ints(x) for k, x in v.items()}
+    return v
+
 
 def _dumps(obj: Any) -> str:
     """Compact, key-sorted JSON of a plain JSON tree, UTF-8 text (the value encoding):
-    orjson, or the standard library for an int beyond 64 bits."""
+    orjson, or the standard library for an int beyond 64 bits (or a lone surrogate)."""
     try:
         return _orjson_dumps(obj, option=_SORTED).decode()  # type: ignore[no-any-return]
     except orjson.JSONEncodeError:
         return _dumps_ascii(obj)
+
+
+def _int_text(v: int) -> str:
+    """The text of an int at the top level of a value or key."""
+    if -_BIG_INT < v < _BIG_INT:
+        return int.__repr__(v)
+    return _dumps_ascii({"$int": hex(v)})
 
 
 _isfinite = math.isfinite
@@ -139,6 +174,13 @@ def _ts(ts: Any) -> dict[str, Any]:
     if type(ts.millis) is not int or type(ts.counter) is not int or type(ts.node_id) is not str:
         raise _Unsupported(ts, "Timestamp fields must be (int, int, str)")
     return ts.to_json()
+
+
+def _sized(v: Any) -> list[int]:
+    nbytes, tag = v.nbytes, v.tag
+    if type(nbytes) is not int or type(tag) is not int:
+        raise _Unsupported(v, "SizedValue fields must be (int, int)")
+    return [nbytes, tag]
 
 
 def _entry(e: Any, depth: int) -> dict[str, Any]:
@@ -176,7 +218,7 @@ def _tree(v: Any, depth: int) -> Any:
     if t is bytes:
         return {"$bytes": base64.b64encode(v).decode("ascii")}
     if t is SizedValue:
-        return {"$sized": [v.nbytes, v.tag]}
+        return {"$sized": _sized(v)}
     if t is Timestamp:
         return {"$ts": _ts(v)}
     if t is LwwValue:
@@ -261,9 +303,11 @@ def _encode(value: Any, dumps: Callable[[Any], str]) -> str:
     if t is str:
         return _encode_str(value)  # type: ignore[no-any-return]
     if t is int:
-        return int.__repr__(value)
+        return _int_text(value)
     if t is SizedValue:
-        return f'{{"$sized":[{value.nbytes},{value.tag}]}}'
+        n, tag = value.nbytes, value.tag
+        if type(n) is int and type(tag) is int and n < _BIG_INT and -_BIG_INT < tag < _BIG_INT:
+            return f'{{"$sized":[{n},{tag}]}}'
     if _plain(value, 0):
         return dumps(value)
     try:
@@ -289,12 +333,13 @@ def encode_plain(value: Any) -> str:
     if t is str:
         return _encode_str(value)  # type: ignore[no-any-return]
     if t is int:
-        return int.__repr__(value)
+        return _int_text(value)
     return _dumps(value)
 
 
 def encode_key(key: Any) -> str:
-    """The canonical text of a key (the value encoding; ``1`` and ``"1"`` differ).
+    """The canonical text of a key (the value encoding; ``1`` and ``"1"`` differ, while
+    keys equal in Python encode alike: ``True``, ``1`` and ``1.0`` are all ``'1'``).
 
     Raises :class:`~toolkit.errors.UnsupportedValueError` for a key that has no encoding.
     """
@@ -302,7 +347,7 @@ def encode_key(key: Any) -> str:
     if t is str:
         return _encode_str(key)  # type: ignore[no-any-return]
     if t is int:
-        return int.__repr__(key)
+        return _int_text(key)
     try:
         hash(key)
     except TypeError:
@@ -310,9 +355,22 @@ def encode_key(key: Any) -> str:
             f"key {key!r} of type {t.__name__} cannot be stored: keys must be hashable"
         ) from None
     try:
-        return _encode(key, _dumps_ascii)
+        return _encode(_key_form(key), _dumps_ascii)
     except UnsupportedValueError as err:
         raise UnsupportedValueError(f"key {key!r}: {err}") from None
+
+
+def _key_form(key: Any) -> Any:
+    """One representative of the keys equal to ``key`` in Python (a dict holds one of them):
+    a bool or an integral float as an int (``-0.0`` as 0), inside tuples too."""
+    t = type(key)
+    if t is bool:
+        return int(key)
+    if t is float and key.is_integer():
+        return int(key)
+    if t is tuple:
+        return tuple(_key_form(k) for k in key)
+    return key
 
 
 def _hook(obj: dict[str, Any]) -> Any:
@@ -341,6 +399,8 @@ def _hook(obj: dict[str, Any]) -> Any:
         return Timestamp.from_json(payload)
     if tag == "$float":
         return float(payload)
+    if tag == "$int":
+        return int(payload, 16)
     raise UnsupportedValueError(f"unknown encoded type tag {tag!r} in stored value")
 
 

@@ -13,7 +13,7 @@ from ..errors import DataStoreError, InvalidArgumentError, check_non_negative_in
 from ..records import SizedValue
 from .base import DataStoreStats, StoredListener
 from .batch import MAX_MILLIS, StoreOp, check_millis
-from .codec import check_value, decode_value, encode_key, encode_plain, encode_value, encoded_size
+from .codec import check_value, decode_key, decode_value, encode_key, encode_plain, encode_value, encoded_size
 
 __all__ = ["SQLiteDataStore", "SYNCHRONOUS_MODES"]
 
@@ -24,7 +24,9 @@ __all__ = ["SQLiteDataStore", "SYNCHRONOUS_MODES"]
 SYNCHRONOUS_MODES: tuple[str, ...] = ("NORMAL", "FULL", "EXTRA")
 
 _TABLES = {False: "entries", True: "backup_entries"}
-_SCHEMA_VERSION = 1
+#: 2: keys equal in Python share one encoding (``True``, ``1`` and ``1.0`` are all ``1``);
+#: a version 1 database is migrated when it is opened.
+_SCHEMA_VERSION = 2
 _IN_CHUNK = 500  # keys per SELECT/DELETE ... IN (...) statement
 #: Rows per multi-row INSERT of a batch (5 parameters a row; capped lower by a SQLite built
 #: with a smaller parameter limit). Each statement is one ``sqlite3_step``, and Python's sqlite3
@@ -33,6 +35,31 @@ _IN_CHUNK = 500  # keys per SELECT/DELETE ... IN (...) statement
 #: interval (5 ms), so it would store a few hundred rows a second. Deletes in a batch are
 #: grouped the same way, up to :data:`_IN_CHUNK` keys per statement.
 _ROWS_PER_INSERT = 200
+
+
+def _migrate_keys(conn: sqlite3.Connection) -> None:
+    """Schema 1 to 2: re-encode every key whose text changed (a bool or an integral float
+    key, also inside a tuple). When several old rows become one key, the row stored last
+    wins, as it would have in memory."""
+    for table in _TABLES.values():
+        changed: list[tuple[tuple[str, str], tuple[str, str, str, int, int]]] = []
+        for map_name, key, value, exp, stored in conn.execute(
+            f"SELECT map_name, key, value, expiration_time, stored_time FROM {table}"
+        ):
+            new = encode_key(decode_key(key))
+            if new != key:
+                changed.append(((map_name, key), (map_name, new, value, exp, stored)))
+        if not changed:
+            continue
+        conn.executemany(f"DELETE FROM {table} WHERE map_name = ? AND key = ?", [c[0] for c in changed])
+        rows = sorted((row for _, row in changed), key=lambda row: row[4])  # oldest first
+        conn.executemany(
+            f"INSERT INTO {table}(map_name, key, value, expiration_time, stored_time)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(map_name, key) DO UPDATE SET"
+            " value = excluded.value, expiration_time = excluded.expiration_time,"
+            " stored_time = excluded.stored_time WHERE excluded.stored_time >= stored_time",
+            rows,
+        )
 
 
 class SQLiteDataStore:
@@ -44,7 +71,9 @@ class SQLiteDataStore:
     encode is refused with :class:`~toolkit.errors.UnsupportedValueError` before anything is
     written. Each row keeps its ``expiration_time`` (absolute ms, 0 = never); :meth:`load`
     and :meth:`load_all` do not return a row whose time has passed (``now`` from ``clock``;
-    expired when ``now > expiration_time``, as in memory).
+    expired when ``now > expiration_time``, as in memory). Without a ``clock`` the store reads
+    the clock of the first record store built over it (:meth:`bind_clock`), else the system
+    clock.
 
     Every write is its own committed transaction (``add``, ``remove``) or one transaction per
     batch (``remove_all``, ``store_batch``), in WAL mode: when a method returns, the write
@@ -82,6 +111,7 @@ class SQLiteDataStore:
         self.synchronous = mode
         self.stats = DataStoreStats()
         self._clock: Clock = SystemClock() if clock is None else clock
+        self._clock_given = clock is not None
         self._lock = threading.Lock()
         try:
             conn = sqlite3.connect(
@@ -108,6 +138,9 @@ class SQLiteDataStore:
                     ") WITHOUT ROWID"
                 )
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1:
+                _migrate_keys(conn)
+                version = 0
             if version == 0:
                 conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -221,6 +254,8 @@ class SQLiteDataStore:
         ev = encode_value(value)
         if type(expiration_time) is not int or not 0 <= expiration_time <= MAX_MILLIS:
             check_millis("expiration_time", expiration_time)
+        if type(now) is not int or not 0 <= now <= MAX_MILLIS:
+            check_millis("now", now)
         with self._lock:
             conn = self._conn
             if conn is None:
@@ -249,11 +284,15 @@ class SQLiteDataStore:
         """As :meth:`add`, into the backup rows (kept apart from primaries)."""
         return self._add(map_name, key, value, expiration_time, now, True)
 
-    def _remove(self, map_name: str, key: Any, backup: bool) -> bool:
+    def _remove(self, map_name: str, key: Any, now: int, backup: bool) -> bool:
         self._check_map(map_name)
+        if type(now) is not int or not 0 <= now <= MAX_MILLIS:
+            check_millis("now", now)
         try:
             ek = encode_key(key)
         except InvalidArgumentError:
+            with self._lock:
+                self._connection()  # raises if closed
             return True  # a key that cannot be encoded was never stored
         self._write(self._del_sql[backup], (map_name, ek), "delete", map_name, key)
         self.stats.deletes += 1
@@ -262,15 +301,17 @@ class SQLiteDataStore:
 
     def remove(self, map_name: str, key: Any, now: int) -> bool:
         """Delete the primary row of ``key`` (if any) and commit; return True (durable)."""
-        return self._remove(map_name, key, False)
+        return self._remove(map_name, key, now, False)
 
     def remove_backup(self, map_name: str, key: Any, now: int) -> bool:
         """Delete the backup row of ``key`` (if any) and commit; return True."""
-        return self._remove(map_name, key, True)
+        return self._remove(map_name, key, now, True)
 
     def remove_all(self, map_name: str, keys: Sequence[Any]) -> None:
         """Delete the primary rows of every one of ``keys`` in one transaction."""
         self._check_map(map_name)
+        if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+            raise InvalidArgumentError(f"keys must be a sequence of keys, got {keys!r}")
         rows = []
         for key in keys:
             try:
@@ -478,6 +519,14 @@ class SQLiteDataStore:
 
     def add_stored_listener(self, map_name: str, listener: StoredListener) -> None:
         """Nothing to register: ``add`` returns True, so the caller knows the write is stored."""
+
+    def bind_clock(self, clock: Clock) -> None:
+        """Read ``clock`` from now on if this store was made without one (a record store
+        over it calls this with its own clock, so that rows expire on the time the record
+        store wrote them in); a store given a clock keeps it."""
+        if not self._clock_given:
+            self._clock = clock
+            self._clock_given = True
 
     @property
     def closed(self) -> bool:

@@ -59,8 +59,13 @@ class WriteBehindDataStore:
 
     Durability: a queued write is in memory only until it is stored; :meth:`hard_flush`
     stores everything now and :meth:`close` (or leaving the ``with`` block) calls it, then
-    closes the inner store when ``close_inner`` is true. Values must not be mutated after
+    closes the inner store when ``close_inner`` is true (when the flush fails, close raises
+    and closes nothing, so nothing queued is lost). Values must not be mutated after
     they are written (the queue holds the object, as the record does).
+
+    Without a ``clock`` the store reads the clock of the first record store built over it
+    (:meth:`bind_clock`), else the system clock; given one, it binds an inner store made
+    without a clock to it.
 
     Thread safety: queue state is guarded by a lock and flushes are serialised, so the
     background flusher may run while the owner writes; listeners are then called from the
@@ -99,6 +104,7 @@ class WriteBehindDataStore:
         self.last_error: BaseException | None = None
         """The error of the last failed batch (None until one fails)."""
         self._clock: Clock = SystemClock() if clock is None else clock
+        self._clock_given = clock is not None
         self._lock = threading.RLock()  # guards the queue, staging and listeners
         self._flush_lock = threading.Lock()  # one flush at a time: batches stored in order
         self._coalesced: OrderedDict[_QKey, StoreOp] = OrderedDict()
@@ -117,6 +123,9 @@ class WriteBehindDataStore:
         )
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
+        bind = getattr(inner, "bind_clock", None)
+        if clock is not None and bind is not None:
+            bind(clock)  # an inner store made without a clock reads this one
 
     # --- queueing -----------------------------------------------------------------------
 
@@ -132,8 +141,10 @@ class WriteBehindDataStore:
         checked: bool = False,
     ) -> None:
         """Queue one operation (lock held by the caller)."""
-        self._seq = seq = self._seq + 1
         qk = (map_name, backup, key)
+        if not self.write_coalescing and bounded:
+            self._check_room(1, key)  # before anything changes
+        self._seq = seq = self._seq + 1
         if self.write_coalescing:
             queue = self._coalesced
             op = queue.get(qk)
@@ -152,8 +163,6 @@ class WriteBehindDataStore:
                 map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
             )
         else:
-            if bounded:
-                self._check_room(1, key)
             op = StoreOp(
                 map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
             )
@@ -171,7 +180,7 @@ class WriteBehindDataStore:
                 f"queued); refused the operation on key {key!r}; flush or raise queue_capacity"
             )
 
-    def _validate(self, map_name: Any, key: Any, value: Any, expiration_time: Any) -> None:
+    def _validate(self, map_name: Any, key: Any, value: Any, expiration_time: Any, now: Any = 0) -> None:
         if type(map_name) is not str:
             raise InvalidArgumentError(f"map_name must be a str, got {map_name!r}")
         try:
@@ -186,6 +195,8 @@ class WriteBehindDataStore:
             self._check_value(value)
         if type(expiration_time) is not int or not 0 <= expiration_time <= MAX_MILLIS:
             check_millis("expiration_time", expiration_time)
+        if type(now) is not int or not 0 <= now <= MAX_MILLIS:
+            check_millis("now", now)
 
     def _open(self) -> None:
         if self._closed:
@@ -200,8 +211,10 @@ class WriteBehindDataStore:
             or type(map_name) is not str
             or type(expiration_time) is not int
             or not 0 <= expiration_time <= MAX_MILLIS
+            or type(now) is not int
+            or now < 0
         ):
-            self._validate(map_name, key, None, expiration_time)
+            self._validate(map_name, key, None, expiration_time, now)
         checked = self._check_value(value) is True
         with self._lock:
             if self._closed:
@@ -224,7 +237,7 @@ class WriteBehindDataStore:
         return self._add(map_name, key, value, expiration_time, now, True)
 
     def _remove(self, map_name: str, key: Any, now: int, backup: bool) -> bool:
-        self._validate(map_name, key, None, 0)
+        self._validate(map_name, key, None, 0, now)
         with self._lock:
             self._open()
             self._enqueue(map_name, key, None, 0, now, backup)
@@ -243,6 +256,8 @@ class WriteBehindDataStore:
     def remove_all(self, map_name: str, keys: Sequence[Any]) -> None:
         """Queue the deletion of every one of ``keys`` (all or none: a non-coalescing queue
         without room for all of them raises :class:`~toolkit.errors.QueueFullError`)."""
+        if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+            raise InvalidArgumentError(f"keys must be a sequence of keys, got {keys!r}")
         keys = list(keys)
         for key in keys:
             self._validate(map_name, key, None, 0)
@@ -266,11 +281,19 @@ class WriteBehindDataStore:
             return None
         return value
 
+    def _queued_op(self, map_name: str, key: Any) -> StoreOp | None:
+        """The newest queued or in-flight operation of a primary ``key``, if any (None for a
+        key that cannot be queued: an unhashable one was never stored)."""
+        try:
+            with self._lock:
+                return self._newest.get((map_name, False, key))
+        except TypeError:
+            return None
+
     def load(self, map_name: str, key: Any) -> Any | None:
         """The newest value of ``key``: the queued (or in-flight) operation's if there is one
         (None for a delete or an expired write), else the inner store's row."""
-        with self._lock:
-            op = self._newest.get((map_name, False, key))
+        op = self._queued_op(map_name, key)
         if op is not None:
             return self._from_queue(op)
         value = self.inner.load(map_name, key)
@@ -281,8 +304,7 @@ class WriteBehindDataStore:
 
     def load_entry(self, map_name: str, key: Any) -> tuple[Any, int] | None:
         """As :meth:`load`, with the write's absolute ``expiration_time`` (ms, 0 = never)."""
-        with self._lock:
-            op = self._newest.get((map_name, False, key))
+        op = self._queued_op(map_name, key)
         if op is not None:
             value = self._from_queue(op)
             return None if value is None else (value, op.expiration_time)
@@ -302,6 +324,7 @@ class WriteBehindDataStore:
         the rest from the inner store in one ``load_all``; in the order given."""
         found: dict[Any, Any] = {}
         rest: list[Any] = []
+        keys = [key for key in keys if _hashable(key)]  # an unhashable key was never stored
         with self._lock:
             ops = [(key, self._newest.get((map_name, False, key))) for key in keys]
         for key, op in ops:
@@ -500,7 +523,10 @@ class WriteBehindDataStore:
         one goes on while batches store something and stops at a batch of which nothing could
         be stored. Never raises for a failing inner store.
         """
-        now = self._clock.now_millis() if now is None else now
+        if now is None:
+            now = self._clock.now_millis()
+        elif type(now) is not int or not 0 <= now <= MAX_MILLIS:
+            check_millis("now", now)
         stored = 0
         with self._flush_lock:
             while True:
@@ -580,6 +606,16 @@ class WriteBehindDataStore:
         """Raise :class:`~toolkit.errors.UnsupportedValueError` if ``key`` cannot be stored."""
         self._validate("", key, None, 0)
 
+    def bind_clock(self, clock: Clock) -> None:
+        """Read ``clock`` from now on if this store was made without one, and bind the inner
+        store the same way (a record store over it calls this with its own clock)."""
+        if not self._clock_given:
+            self._clock = clock
+            self._clock_given = True
+        bind = getattr(self.inner, "bind_clock", None)
+        if bind is not None:
+            bind(clock)
+
     def add_stored_listener(self, map_name: str, listener: StoredListener) -> None:
         """Call ``listener(key, value, now)`` when a queued primary write of ``map_name``
         reaches the inner store and no newer write of the key is queued."""
@@ -640,19 +676,20 @@ class WriteBehindDataStore:
 
     def close(self) -> None:
         """Stop the flusher, store everything queued (:meth:`hard_flush`), then close the inner
-        store if ``close_inner``. Idempotent. Raises
-        :class:`~toolkit.errors.DataStoreError` if the final flush fails (the inner store is
-        closed all the same; the operations left are reported in the message)."""
+        store if ``close_inner``. Idempotent.
+
+        Raises :class:`~toolkit.errors.DataStoreError` if the final flush fails; then nothing
+        is closed and nothing is dropped: the operations left stay queued (the message says
+        how many), the store stays usable, and ``close()`` may be called again once the inner
+        store recovers. To give up on them, :meth:`reset` drops the queue first."""
         if self._closed:
             return
         self.stop_flusher()
-        try:
-            self.hard_flush()
-        finally:
-            self._closed = True
-            close = getattr(self.inner, "close", None)
-            if self.close_inner and close is not None:
-                close()
+        self.hard_flush()  # raises, leaving everything open and queued, if it cannot finish
+        self._closed = True
+        close = getattr(self.inner, "close", None)
+        if self.close_inner and close is not None:
+            close()
 
     def __enter__(self) -> WriteBehindDataStore:
         return self
@@ -666,6 +703,14 @@ class WriteBehindDataStore:
             f"WriteBehindDataStore({self.inner!r}, delay={self.write_delay_millis}ms, "
             f"batch={self.write_batch_size}, {mode}, pending={self.pending_operation_count()})"
         )
+
+
+def _hashable(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
 
 
 def flush_process(
