@@ -124,6 +124,14 @@ def test_sweep_errors(small: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     args = ["sweep", str(small), "--set", "store.max_entry_cont=1,2", "--out", str(tmp_path)]
     assert main(args) == 2
     assert "store.max_entry_cont" in capsys.readouterr().err
+    args = ["sweep", str(small), "--set", "workload.seed=1,2", "--set", "workload.seed=3",
+            "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "workload.seed: is given twice" in capsys.readouterr().err
+    args = ["sweep", str(small), "--set", "workload.seed=1", "--executor", "tcp:/bad",
+            "--out", str(tmp_path / "x")]
+    assert main(args) == 2
+    assert "cannot use the Dask scheduler at 'tcp:/bad'" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_flagship_quickly(tmp_path: Path) -> None:

@@ -30,6 +30,35 @@ def test_level_is_time_weighted() -> None:
         level.record(5, 1)
 
 
+def test_sampled_mean_takes_the_quantity_as_linear_between_samples() -> None:
+    level = Level("size")
+    assert math.isnan(level.sampled_mean())
+    level.record(0, 0)
+    level.record(10, 100)  # ramps 0 -> 100 over 10 ms (mean 50), then held 100 for 30 ms
+    assert level.sampled_mean(40) == pytest.approx((50 * 10 + 100 * 30) / 40)
+    level.record(20, 100)
+    level.record(30, 0)
+    assert level.sampled_mean() == pytest.approx((50 + 100 + 50) / 3)
+    one = Level("one")
+    one.record(7, 3)
+    assert one.sampled_mean() == 3.0  # an empty span: the plain mean
+
+
+def test_summary_means_do_not_lag_a_store_that_fills_at_once() -> None:
+    # Ten keys written over and over: the store is full within milliseconds. The step rule
+    # held the first sample's 0 for a whole interval (mean 0 with one interval).
+    from toolkit.sim import KeyPopularity, Sampling, Scenario, Workload, run
+
+    for interval, low in ((100, 9.4), (1_000, 4.9)):
+        scenario = Scenario(
+            workload=Workload(duration_ms=1000, read_fraction=0, keys=KeyPopularity(key_count=10)),
+            sampling=Sampling(interval_ms=interval),
+        )
+        s = run(scenario).summary
+        assert s["final_size"] == s["peak_size"] == 10
+        assert low <= s["mean_size"] <= 10, interval
+
+
 def test_tally_intervals_and_totals() -> None:
     tally = Tally("latency_ms")
     assert math.isnan(tally.mean()) and tally.count() == 0

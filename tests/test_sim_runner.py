@@ -146,6 +146,46 @@ def test_conservation(data_store: str) -> None:
         assert s["loads"] > 0  # misses of keys evicted earlier come back from the database
 
 
+_SUMMED = (
+    "requests", "reads", "hits", "misses", "writes", "fills", "inserts", "updates", "removes",
+    "loads", "evictions", "expired_ttl", "expired_max_idle", "backing_writes", "backing_deletes",
+    "backing_batches", "backing_loads",
+)
+
+
+@pytest.mark.parametrize("data_store", ["null", "sqlite", "write_behind"])
+def test_what_happens_at_the_last_instant_is_in_the_last_row(data_store: str) -> None:
+    # Constant arrivals, the sweep, the flusher and the sampler all land on t = 3000 ms, the
+    # end: the last row must come after all of them, so the timeline adds up to the summary.
+    scenario = Scenario(
+        name="edge",
+        workload=Workload(
+            arrival=Arrival(kind="constant", rate_per_s=1000),
+            keys=KeyPopularity(key_count=400),
+            read_fraction=0.7,
+            write_on_miss=True,
+            ttl_ms=Distribution.constant(700),
+            duration_ms=3000,
+            seed=3,
+        ),
+        store=StorageConfig(max_entry_count=300),
+        data_store=DataStoreSpec(kind=data_store, write_delay_ms=250, flush_interval_ms=100),
+        background=Background(expiry_sweep_interval_ms=100, expiry_sweep_percentage=100),
+        sampling=Sampling(interval_ms=500),
+    )
+    result = run(scenario)
+    tl, s = result.timeline, result.summary
+    assert s["requests"] == 3000 and list(tl["time_ms"])[-1] == 3000
+    for column in _SUMMED:
+        assert int(tl[column].sum()) == s[column], column
+    assert s["flush_ms"] == pytest.approx(float(tl["flush_ms"].sum()))
+    assert s["final_size"] == tl["size"].iloc[-1]
+    assert s["pending_writes_end"] == tl["pending_writes"].iloc[-1]
+    entries_in = s["inserts"] + s["loads"]
+    entries_out = s["removes"] + s["evictions"] + s["expired_ttl"] + s["expired_max_idle"]
+    assert entries_in == entries_out + s["final_size"]
+
+
 def test_simulated_time_advances_only_through_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     def wall_clock(*_: object) -> float:
         raise AssertionError("the simulation read the wall clock")

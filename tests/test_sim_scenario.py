@@ -89,6 +89,11 @@ max_entry_count = 100
         (BASE + "\n[data_store]\nkind = 'redis'\n", "data_store.kind", 15),
         (BASE.replace('kind = "zipf"', 'kind = "shifting_hotset"'),
          "workload.keys.shift_every_ms", 7),
+        (BASE + "\n[workload.value_bytes]\nlow = 256\nhigh = 4096\n", "workload.value_bytes.kind", 14),
+        (BASE + '\n[workload.ttl_ms]\nkind = "constant"\nvalue = 5\nmean = 9.0\n',
+         "workload.ttl_ms.mean", 17),
+        ("workload = 5\n", "workload", 1),
+        ('workload = "x"\n', "workload", 1),
     ],
 )
 def test_file_errors_name_key_and_line(tmp_path: Path, text: str, key: str, line: int) -> None:
@@ -144,6 +149,13 @@ def test_trace_paths_resolve_against_the_scenario_folder(tmp_path: Path) -> None
     text = '[workload.arrival]\nkind = "trace"\ntrace = "t.csv"\n'
     scenario = load_scenario(_write(tmp_path, text))
     assert scenario.workload.arrival.trace == str((tmp_path / "t.csv").resolve())
+    # an override (--set) of the path is read against the scenario's folder too
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "u.csv").write_text("0,put,a\n")
+    changed = scenario.with_overrides({"workload.arrival.trace": "sub/u.csv"})
+    assert changed.workload.arrival.trace == str((tmp_path / "sub" / "u.csv").resolve())
+    again = changed.with_overrides({"workload.seed": 2})
+    assert again.workload.arrival.trace == changed.workload.arrival.trace
 
 
 def test_with_overrides() -> None:

@@ -111,6 +111,15 @@ def test_bad_points_fail_before_anything_runs() -> None:
         sweep(_scenario(), GRID, jobs=0)
     with pytest.raises(ScenarioError, match="proces"):
         sweep(_scenario(), GRID, executor="proces")
+    with pytest.raises(ScenarioError, match="got 5"):
+        sweep(_scenario(), GRID, executor=5)
+
+
+def test_a_malformed_scheduler_address_is_a_clear_error() -> None:
+    from toolkit.errors import ToolkitError
+
+    with pytest.raises(ToolkitError, match="cannot use the Dask scheduler at 'tcp:/bad'"):
+        sweep(_scenario(), {"workload.seed": [1]}, executor="tcp:/bad")
 
 
 def test_missing_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toolkit.sim import Arrival, Distribution, KeyPopularity, ScenarioError, Workload, read_trace
+from toolkit.sim import Arrival, Distribution, KeyPopularity, Scenario, ScenarioError, Workload, read_trace
+from toolkit.sim.distributions import KIND_FIELDS
 from toolkit.sim.workload import RequestStream, client_streams, zipf_cdf
 
 
@@ -51,6 +53,32 @@ def test_distribution_errors_name_the_field(kwargs: dict, field: str) -> None:
     assert field in str(info.value)
 
 
+def test_a_field_of_another_kind_or_a_missing_kind_is_refused_by_name() -> None:
+    # Each would be silently ignored: a uniform's bounds on a constant, a mean on a uniform.
+    for kwargs, name in [
+        ({"kind": "constant", "low": 256, "high": 4096}, "low"),
+        ({"kind": "uniform", "value": 5}, "value"),
+        ({"kind": "exponential", "mean": 5.0, "sigma": 1.0}, "sigma"),
+        ({"kind": "choice", "values": (1,), "median": 3.0}, "median"),
+    ]:
+        with pytest.raises(ScenarioError, match=f"does not apply to a {kwargs['kind']} distribution") as info:
+            Distribution(**kwargs)
+        assert info.value.key == name
+    with pytest.raises(ScenarioError, match="kind.*is missing") as info:
+        Distribution.parse({"low": 256, "high": 4096})
+    assert info.value.key == "kind"
+    assert Distribution.parse({"kind": "uniform", "low": 1, "high": 2, "maximum": 2}).maximum == 2
+
+
+def test_overrides_change_a_distributions_kind_and_refuse_a_foreign_field() -> None:
+    base = Scenario(workload=Workload(ttl_ms=Distribution.constant(500)))
+    changed = base.with_overrides({"workload.ttl_ms.low": 100, "workload.ttl_ms.high": 200,
+                                   "workload.ttl_ms.kind": "uniform"})
+    assert changed.workload.ttl_ms == Distribution("uniform", low=100, high=200)
+    with pytest.raises(ScenarioError, match="mean.*does not apply to a constant"):
+        base.with_overrides({"workload.ttl_ms.mean": 500})
+
+
 def test_distribution_parse_accepts_a_bare_integer_and_refuses_unknown_fields() -> None:
     assert Distribution.parse(500) == Distribution.constant(500)
     with pytest.raises(ScenarioError, match="medain"):
@@ -67,15 +95,23 @@ def test_distribution_parse_accepts_a_bare_integer_and_refuses_unknown_fields() 
 def test_distribution_samples_are_non_negative_ints_within_the_cap(
     kind: str, seed: int, cap: int
 ) -> None:
-    dist = Distribution(
-        kind, value=300, low=10, high=900, mean=400.0, median=300.0, sigma=1.0,
-        values=(0, 100, 10_000), maximum=cap,
-    )
+    params: dict[str, Any] = {
+        "value": 300, "low": 10, "high": 900, "mean": 400.0, "median": 300.0, "sigma": 1.0,
+        "values": (0, 100, 10_000),
+    }
+    dist = Distribution(kind, maximum=cap, **{k: params[k] for k in KIND_FIELDS[kind] if k in params})
     draws = dist.sample(np.random.default_rng(seed), 200)
     assert draws.dtype == np.int64 and len(draws) == 200
     assert (draws >= 0).all()
     if cap:
         assert (draws <= cap).all()
+
+
+def test_huge_unbounded_draws_are_capped_not_wrapped() -> None:
+    rng = np.random.default_rng(0)
+    for dist in (Distribution("exponential", mean=1e30), Distribution("lognormal", median=1e30, sigma=1.0)):
+        draws = dist.sample(rng, 1000)
+        assert (draws > 0).all() and (draws <= 2**62).all()
 
 
 def test_distribution_means_match_expected() -> None:
@@ -194,6 +230,8 @@ def test_read_trace(tmp_path: Path) -> None:
     assert trace.keys == ["a", "a", 42]
     assert trace.reads == [False, True, True]
     assert trace.value_bytes is None and len(trace) == 3
+    p.write_text("# exported from somewhere\n\ntime_ms,op,key\n1,get,b\n")  # header after a comment
+    assert read_trace(p).keys == ["b"]
 
 
 @pytest.mark.parametrize(
@@ -205,6 +243,8 @@ def test_read_trace(tmp_path: Path) -> None:
         ("9,put,a\n5,get,a\n", 2, "must not decrease"),
         ("0,put,a,10\n5,get,a\n", 2, "same number of fields"),
         ("0,put,a,-4\n", 1, "value_bytes"),
+        ("-5,put,a\n", 1, "time_ms must be >= 0, got -5"),
+        ("0,put,a\ntime_ms,op,key\n", 2, "time_ms must be a number"),
     ],
 )
 def test_trace_errors_name_file_and_line(tmp_path: Path, body: str, line: int, words: str) -> None:

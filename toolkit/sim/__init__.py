@@ -2,7 +2,7 @@
 
 Load a scenario (:func:`load_scenario`, or build a :class:`Scenario` in code), :func:`run` it
 to get a :class:`SimResult` (a timeline DataFrame and a summary), and :func:`sweep` a grid of
-overrides over it. See ``docs/simulation.md``.
+overrides over it. See the "Simulation" section of the README.
 """
 
 from .distributions import Distribution

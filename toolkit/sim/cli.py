@@ -70,13 +70,15 @@ def _jsonable(value: Any) -> Any:
 def _overrides(assignments: list[str], single: bool) -> dict[str, Any]:
     from .sweep import parse_assignment
 
+    from .errors import ScenarioError
+
     out: dict[str, Any] = {}
     for text in assignments:
         key, values = parse_assignment(text)
         if single and len(values) != 1:
-            from .errors import ScenarioError
-
             raise ScenarioError(key, f"run takes one value per --set, got {values!r}")
+        if key in out:  # the later one would silently win
+            raise ScenarioError(key, "is given twice with --set; give its values once")
         out[key] = values[0] if single else values
     return out
 

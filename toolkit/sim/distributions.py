@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .errors import ScenarioError, check_choice, check_int, check_number
 
-__all__ = ["Distribution", "DISTRIBUTION_KINDS"]
+__all__ = ["Distribution", "DISTRIBUTION_KINDS", "KIND_FIELDS"]
 
 #: The kinds of :class:`Distribution`.
 DISTRIBUTION_KINDS: tuple[str, ...] = ("constant", "uniform", "exponential", "lognormal", "choice")
+
+#: The fields each kind reads (``maximum`` applies to every kind).
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "constant": ("value",),
+    "uniform": ("low", "high"),
+    "exponential": ("mean",),
+    "lognormal": ("median", "sigma"),
+    "choice": ("values", "weights"),
+}
+#: Unbounded draws are capped here (int64 holds them, with room to add a time to them).
+_LARGEST = 2.0**62
+_PARAMETERS = ("value", "low", "high", "mean", "median", "sigma", "values", "weights")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +39,8 @@ class Distribution:
     * ``choice``: one of ``values``, with probabilities proportional to ``weights`` (equal
       when ``weights`` is empty); ``values = [0, 30000]`` gives half the entries no TTL.
 
-    ``maximum`` (> 0) caps every draw. Bad parameters raise
+    ``maximum`` (> 0) caps every draw. Bad parameters, and a parameter of another kind
+    (``low`` on a constant, say: it would be silently ignored), raise
     :class:`~toolkit.sim.ScenarioError` naming the field.
     """
 
@@ -60,6 +73,14 @@ class Distribution:
         weights = tuple(check_number("weights", w) for w in self.weights)
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "weights", weights)
+        own = KIND_FIELDS[kind]
+        for name in _PARAMETERS:
+            if name not in own and getattr(self, name) != _DEFAULTS[name]:
+                raise ScenarioError(
+                    name,
+                    f"does not apply to a {kind} distribution (its fields: "
+                    f"{', '.join(own + ('maximum',))}), got {getattr(self, name)!r}",
+                )
         if kind == "uniform" and self.high < self.low:
             raise ScenarioError("high", f"must be >= low ({self.low}), got {self.high!r}")
         if kind == "exponential" and self.mean <= 0:
@@ -91,6 +112,10 @@ class Distribution:
             return cls.constant(spec)
         if not isinstance(spec, dict):
             raise ScenarioError("", f"must be an integer or a table with a 'kind', got {spec!r}")
+        if "kind" not in spec:
+            raise ScenarioError(
+                "kind", f"is missing: a distribution table names its kind, one of {list(DISTRIBUTION_KINDS)}"
+            )
         known = set(cls.__dataclass_fields__)
         for name in spec:
             if name not in known:
@@ -166,10 +191,11 @@ class Distribution:
         elif kind == "uniform":
             out = rng.integers(self.low, self.high + 1, size=n, dtype=np.int64)
         elif kind == "exponential":
-            out = np.rint(rng.exponential(self.mean, size=n)).astype(np.int64)
+            draws = rng.exponential(self.mean, size=n)
+            out = np.rint(np.minimum(draws, _LARGEST)).astype(np.int64)
         elif kind == "lognormal":
             draws = rng.lognormal(math.log(self.median), self.sigma, size=n)
-            out = np.rint(np.minimum(draws, 2.0**62)).astype(np.int64)
+            out = np.rint(np.minimum(draws, _LARGEST)).astype(np.int64)
         else:
             vals = np.asarray(self.values, dtype=np.int64)
             if self.weights:
@@ -181,3 +207,9 @@ class Distribution:
         if self.maximum:
             np.minimum(out, self.maximum, out=out)
         return out
+
+
+_DEFAULTS: dict[str, Any] = {
+    name: (f.default_factory() if f.default_factory is not MISSING else f.default)  # type: ignore[misc]
+    for name, f in Distribution.__dataclass_fields__.items()
+}

@@ -135,6 +135,23 @@ class Level:
             return float(v.mean())
         return float(np.dot(v, durations) / total)
 
+    def sampled_mean(self, until_ms: int | None = None) -> float:
+        """The time-weighted mean of a quantity seen only at the recorded times (samples):
+        the trapezoid rule, the quantity taken to change linearly between samples (the step
+        rule of :meth:`mean` lags a growing quantity by a whole interval); up to ``until_ms``
+        (default: the last record), the last value held after it. The plain mean when that
+        span is empty, NaN with no records."""
+        if not self.times:
+            return math.nan
+        t = np.asarray(self.times, dtype=float)
+        v = np.asarray(self.values, dtype=float)
+        end = float(t[-1] if until_ms is None else until_ms)
+        total = end - float(t[0])
+        if total <= 0:
+            return float(v.mean())
+        area = float(np.dot((v[1:] + v[:-1]) / 2, np.diff(t))) + float(v[-1]) * (end - float(t[-1]))
+        return area / total
+
     def maximum(self) -> float:
         """The largest recorded level (NaN with no records)."""
         return float(max(self.values)) if self.values else math.nan
@@ -400,12 +417,12 @@ class MetricsRecorder(BaseMutationObserver):
             "expired_ttl": self.expired_ttl,
             "expired_max_idle": self.expired_max_idle,
             "final_size": int(self.size.value),
-            "mean_size": self.size.mean(end),
+            "mean_size": self.size.sampled_mean(end),
             "peak_size": self.size.maximum(),
             "final_cost_bytes": int(self.cost_bytes.value),
-            "mean_cost_bytes": self.cost_bytes.mean(end),
+            "mean_cost_bytes": self.cost_bytes.sampled_mean(end),
             "peak_cost_bytes": self.cost_bytes.maximum(),
-            "mean_expired_present": self.expired_present.mean(end),
+            "mean_expired_present": self.expired_present.sampled_mean(end),
             "peak_pending_writes": self.pending_writes.maximum(),
             "flush_ms": float(self.flush.all().sum()),
             "latency_mean_ms": mean,

@@ -378,10 +378,15 @@ class _Simulation:
             None if self.ds_null else self.ds.stats,
         )
 
-    def _sampler(self, interval: int) -> Generator[Any, Any, None]:
+    def _sampler(self, interval: int, end: int) -> Generator[Any, Any, None]:
+        """A timeline row every ``interval`` ms before ``end``; the run samples ``end`` itself
+        once everything due at that instant has happened."""
         timeout = self.env.timeout
+        env = self.env
         while True:
             yield timeout(interval)
+            if env.now >= end:
+                return
             self.sample()
 
     # --- the run ------------------------------------------------------------------------------
@@ -397,7 +402,7 @@ class _Simulation:
             env.process(self._sweeper(bg.expiry_sweep_interval_ms, bg.expiry_sweep_percentage))
         if sc.data_store.kind == "write_behind":
             env.process(self._flusher(sc.data_store.flush_interval_ms))
-        env.process(self._sampler(sc.sampling.interval_ms))
+        env.process(self._sampler(sc.sampling.interval_ms, sc.workload.duration_ms))
         self.recorder.start(0)
         try:
             end = sc.workload.duration_ms
@@ -449,6 +454,7 @@ class _Simulation:
         out.update(self.recorder.summary())
         tl = self.recorder.rows
         out["backing_writes"] = int(sum(r["backing_writes"] for r in tl))
+        out["backing_deletes"] = int(sum(r["backing_deletes"] for r in tl))
         out["backing_batches"] = int(sum(r["backing_batches"] for r in tl))
         out["backing_loads"] = int(sum(r["backing_loads"] for r in tl))
         out["pending_writes_end"] = int(tl[-1]["pending_writes"]) if tl else 0

@@ -19,10 +19,12 @@ from typing import Any
 
 from ..config import StorageConfig
 from ..errors import ConfigError
-from .distributions import Distribution
+from .distributions import KIND_FIELDS, Distribution
 from .errors import ScenarioError, check_bool, check_choice, check_int, check_str
 from .latency import LatencyModel
 from .workload import Arrival, KeyPopularity, Workload
+
+_PARAMETER_NAMES = frozenset(name for names in KIND_FIELDS.values() for name in names)
 
 __all__ = [
     "DataStoreSpec",
@@ -254,8 +256,11 @@ class Scenario:
         Raises :class:`~toolkit.sim.ScenarioError` for an unknown key or a bad value.
         """
         data = self.to_dict()
-        for dotted, value in overrides.items():
+        # A distribution's new kind first: it drops the old kind's fields, not those set here.
+        for dotted, value in sorted(overrides.items(), key=lambda kv: not kv[0].endswith(".kind")):
             set_dotted(data, dotted, value)
+        if self.source is not None:  # a trace path given here is relative to the file too
+            _resolve_trace(data, Path(self.source).resolve().parent)
         return Scenario.from_dict(data, source=self.source)
 
 
@@ -276,10 +281,18 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
                 raise ScenarioError(".".join(parts[: i + 1]), f"is a value ({child!r}), not a table")
         node = child
     node[parts[-1]] = value
+    if len(parts) == 3 and parts[0] == "workload" and parts[2] == "kind" and isinstance(value, str):
+        # A distribution changing kind keeps only the fields the new kind reads, so
+        # --set workload.ttl_ms.kind=uniform does not trip over the old constant's value.
+        own = KIND_FIELDS.get(value, ())
+        for name in [n for n in node if n not in own and n not in ("kind", "maximum")]:
+            if name in _PARAMETER_NAMES:
+                del node[name]
 
 
 def _resolve_trace(data: dict[str, Any], folder: Path) -> None:
-    arrival = data.get("workload", {}).get("arrival") if isinstance(data, dict) else None
+    workload = data.get("workload") if isinstance(data, dict) else None
+    arrival = workload.get("arrival") if isinstance(workload, dict) else None
     if isinstance(arrival, dict) and isinstance(arrival.get("trace"), str) and arrival["trace"]:
         p = Path(arrival["trace"])
         if not p.is_absolute():

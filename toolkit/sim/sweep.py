@@ -109,7 +109,13 @@ def _dask_client(executor: Any, jobs: int) -> tuple[Any, list[Any]]:
         )
         client = distributed.Client(cluster)
         return client, [client, cluster]
-    client = distributed.Client(str(executor))
+    try:
+        client = distributed.Client(str(executor))
+    except (OSError, ValueError, TypeError) as exc:  # a malformed or unreachable address
+        raise ToolkitError(
+            f"cannot use the Dask scheduler at {executor!r}: {exc} (an address looks like "
+            "tcp://host:8786)"
+        ) from None
     return client, [client]
 
 
@@ -134,6 +140,12 @@ def sweep(
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ScenarioError("jobs", f"must be an integer >= 1, got {jobs!r}")
+    if not (executor is None or isinstance(executor, str) or hasattr(executor, "submit")):
+        raise ScenarioError(
+            "executor",
+            f"must be one of {', '.join(EXECUTORS)}, a Dask scheduler address or a "
+            f"distributed.Client, got {executor!r}",
+        )
     if isinstance(executor, str) and executor not in EXECUTORS and ":" not in executor:
         raise ScenarioError(
             "executor",

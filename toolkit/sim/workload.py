@@ -315,8 +315,9 @@ _WRITE_OPS = {"put", "set", "write", "w"}
 def read_trace(path: str | Path) -> Trace:
     """Read a CSV trace of ``time_ms,op,key[,value_bytes]`` lines.
 
-    A first line naming the columns is skipped, as are blank lines and lines starting with
-    ``#``. ``op`` is ``get``/``read`` or ``put``/``write``; a key of digits becomes an int.
+    A line naming the columns before the first request is skipped, as are blank lines and
+    lines starting with ``#``; times are non-negative and never decrease. ``op`` is
+    ``get``/``read`` or ``put``/``write``; a key of digits becomes an int.
     Raises :class:`~toolkit.sim.ScenarioError` (key ``workload.arrival.trace``) naming the
     file and line of a malformed line, or a missing file.
     """
@@ -336,8 +337,8 @@ def read_trace(path: str | Path) -> Trace:
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         cells = [c.strip() for c in row]
-        if lineno == 1 and cells[0].lower() in ("time_ms", "time", "timestamp"):
-            continue
+        if not times and cells[0].lower() in ("time_ms", "time", "timestamp"):
+            continue  # the header, before the first request
 
         def bad(reason: str, lineno: int = lineno) -> ScenarioError:
             return ScenarioError(key, f"{p}:{lineno}: {reason}")
@@ -348,6 +349,8 @@ def read_trace(path: str | Path) -> Trace:
             t = float(cells[0])
         except ValueError:
             raise bad(f"time_ms must be a number, got {cells[0]!r}") from None
+        if not t >= 0:
+            raise bad(f"time_ms must be >= 0, got {cells[0]}")
         if not t >= last:
             raise bad(f"time_ms must not decrease ({last:g} then {cells[0]})")
         op = cells[1].lower()
