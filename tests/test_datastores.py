@@ -1481,3 +1481,42 @@ TestWriteBehindMachine = WriteBehindMachine.TestCase
 TestWriteBehindMachine.settings = _WB_SETTINGS
 TestNonCoalescingWriteBehindMachine = NonCoalescingWriteBehindMachine.TestCase
 TestNonCoalescingWriteBehindMachine.settings = _WB_SETTINGS
+
+
+def test_an_interrupted_flush_keeps_its_batch_queued(tmp_path: Path) -> None:
+    # Ctrl-C in a notebook while a batch is being stored: the batch goes back to the queue,
+    # so the next flush (or close) stores it; nothing is stranded in the staging area.
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "int.db", clock))
+    wb = WriteBehindDataStore(flaky, clock, 0)  # type: ignore[arg-type]
+    for i in range(5):
+        wb.add("m", i, i, 0, 0)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    flaky.before = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        wb.flush_due(0)
+    assert wb.pending_operation_count() == 5 and [op.key for op in wb.queued()] == [0, 1, 2, 3, 4]
+    assert flaky.inner.row_count() == 0
+    # interrupted during the one-at-a-time pass after a refused batch: all of it back too
+    flaky.refused_values = [3]
+    calls = [0]
+
+    def interrupt_third() -> None:  # the batch, then operation 0 alone, then operation 1
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        flaky.before = interrupt_third
+
+    flaky.before = interrupt_third
+    with pytest.raises(KeyboardInterrupt):
+        wb.flush_due(0)
+    assert calls[0] == 3 and flaky.inner.row_count() == 1  # operation 0 was stored
+    assert wb.pending_operation_count() == 5
+    flaky.refused_values = []
+    assert wb.flush_due(0) == 5
+    wb.close()
+    with SQLiteDataStore(tmp_path / "int.db", clock) as s:
+        assert s.load_all("m", range(5)) == [(i, i) for i in range(5)]

@@ -426,14 +426,23 @@ class WriteBehindDataStore:
         bytes_before = getattr(inner_stats, "bytes_written", 0)
         try:
             self._write(batch, now)
-        except Exception as err:  # kept queued and retried: a failed batch is never dropped
+        except BaseException as err:  # kept queued and retried: a failed batch is never dropped
+            if not isinstance(err, Exception):  # KeyboardInterrupt, SystemExit: put it back
+                with self._lock:
+                    self._put_back(batch, generation)
+                raise
             self.last_error = err
             if len(batch) == 1 or isinstance(err, DataStoreError):
                 with self._lock:
                     self.stats.failures += 1
                     self._put_back(batch, generation)
                 return 0, False
-            stored, held, failures = self._one_by_one(batch, now)
+            try:
+                stored, held, failures = self._one_by_one(batch, now)
+            except BaseException:  # interrupted: all of it back (storing a row twice is harmless)
+                with self._lock:
+                    self._put_back(batch, generation)
+                raise
             trips = len(stored)
         else:
             stored, held, failures, trips = batch, [], 0, 1
