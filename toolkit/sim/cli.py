@@ -68,9 +68,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def _overrides(assignments: list[str], single: bool) -> dict[str, Any]:
-    from .sweep import parse_assignment
-
     from .errors import ScenarioError
+    from .sweep import parse_assignment
 
     out: dict[str, Any] = {}
     for text in assignments:
