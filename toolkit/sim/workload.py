@@ -225,10 +225,16 @@ class RequestStream:
         clients = self.workload.clients
         base_ms = 1000.0 / arrival.rate_per_s
         if arrival.kind == "constant":
+            # Request i of this client is due at first + i * period: gaps are taken between
+            # those times, so the clock lands on each exactly instead of drifting by the
+            # rounding of a running sum (a request due at the end would fall out of the run).
             period = base_ms * clients
+            first = base_ms * (self.client + 1)
+            i = np.arange(self._drawn - 1, self._drawn + n, dtype=float)
+            times = first + i * period
             if self._drawn == 0:
-                return itertools.chain([base_ms * (self.client + 1)], itertools.repeat(period, n - 1))
-            return itertools.repeat(period, n)
+                times[0] = 0.0
+            return np.diff(times).tolist()  # type: ignore[no-any-return]
         gaps: list[float] = self._rng_gap.exponential(base_ms * clients, size=n).tolist()
         return gaps
 
