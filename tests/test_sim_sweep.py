@@ -45,6 +45,8 @@ def test_parse_assignment() -> None:
     assert parse_assignment("workload.read_fraction=0.5, 0.9") == (
         "workload.read_fraction", [0.5, 0.9])
     assert parse_assignment('name="a b",true') == ("name", ["a b", True])
+    assert parse_assignment('description="a, b",c') == ("description", ["a, b", "c"])
+    assert parse_assignment('description="say \\"x,y\\"",2') == ("description", ['say "x,y"', 2])
     for bad in ("store.max_entry_count", "=1,2", "store.max_entry_count="):
         with pytest.raises(ScenarioError):
             parse_assignment(bad)

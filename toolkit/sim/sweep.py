@@ -51,8 +51,8 @@ def _parse_value(text: str) -> Any:
 def parse_assignment(text: str) -> tuple[str, list[Any]]:
     """``"store.max_entry_count=1000,2000"`` -> ``("store.max_entry_count", [1000, 2000])``.
 
-    Values are read as TOML scalars (``1000``, ``0.5``, ``true``, ``"x"``); anything else is a
-    bare string (``lru``). Raises :class:`~toolkit.sim.ScenarioError` without ``=`` or values.
+    Values are read as TOML scalars (``1000``, ``0.5``, ``true``, ``"x"``; a comma inside
+    double quotes belongs to the string); anything else is a bare string (``lru``). Raises :class:`~toolkit.sim.ScenarioError` without ``=`` or values.
     """
     if "=" not in text:
         raise ScenarioError(text, "a --set needs KEY=VALUE[,VALUE...]")
@@ -60,10 +60,31 @@ def parse_assignment(text: str) -> tuple[str, list[Any]]:
     key = key.strip()
     if not key:
         raise ScenarioError(text, "a --set needs a key before '='")
-    parts = [v for v in values.split(",") if v.strip()]
+    parts = [v for v in _split_values(values) if v.strip()]
     if not parts:
         raise ScenarioError(key, "a --set needs at least one value after '='")
     return key, [_parse_value(v) for v in parts]
+
+
+def _split_values(text: str) -> list[str]:
+    """``text`` split at the commas that are not inside double quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for ch in text:
+        if ch == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+    parts.append("".join(current))
+    return parts
 
 
 def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
