@@ -52,7 +52,8 @@ def parse_assignment(text: str) -> tuple[str, list[Any]]:
     """``"store.max_entry_count=1000,2000"`` -> ``("store.max_entry_count", [1000, 2000])``.
 
     Values are read as TOML scalars (``1000``, ``0.5``, ``true``, ``"x"``; a comma inside
-    double quotes belongs to the string); anything else is a bare string (``lru``). Raises :class:`~toolkit.sim.ScenarioError` without ``=`` or values.
+    double quotes belongs to the string); anything else is a bare string (``lru``). Raises
+    :class:`~toolkit.sim.ScenarioError` without ``=`` or values.
     """
     if "=" not in text:
         raise ScenarioError(text, "a --set needs KEY=VALUE[,VALUE...]")
