@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -107,6 +108,44 @@ def test_sweep_writes_one_tidy_csv(
     assert frame["hit_ratio"].between(0, 1).all()
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert len(pd.read_csv(out / "timelines.csv")) == 8 * 3
+
+
+def test_sweep_figure_draws_a_panel_per_value_of_a_third_key(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A third swept key is not pooled with the seeds: each of its values gets a panel.
+    import matplotlib.pyplot as plt
+
+    from toolkit.sim import cli
+
+    shown: list[tuple[int, list[str]]] = []
+    save = cli._save
+
+    def spy(fig: Any, path: Path) -> None:
+        axes = [ax for ax in fig.axes if ax.get_visible()]
+        shown.append((len(axes), [ax.get_title() for ax in axes]))
+        save(fig, path)
+
+    cli._save = spy  # type: ignore[assignment]
+    try:
+        args = ["sweep", str(small), "--set", "workload.write_on_miss=true,false",
+                "--set", "store.max_entry_count=100,300", "--set", "workload.keys.key_count=300,2000",
+                "--set", "store.eviction_policy=lru,random", "--out", str(tmp_path / "three")]
+        assert main(args) == 0
+        # x is the capacity (a bool is not a number line), lines by write_on_miss, a panel
+        # per (key_count, eviction_policy)
+        assert shown[-1] == (4, ["key_count = 300, eviction_policy = lru",
+                                 "key_count = 300, eviction_policy = random",
+                                 "key_count = 2000, eviction_policy = lru",
+                                 "key_count = 2000, eviction_policy = random"])
+        assert (tmp_path / "three" / "sweep.png").exists()
+        args = ["sweep", str(small), "--set", "workload.seed=1,2", "--out", str(tmp_path / "seeds")]
+        assert main(args) == 0
+        assert "no sweep.png: only workload.seed varies" in capsys.readouterr().out
+        assert not (tmp_path / "seeds" / "sweep.png").exists()
+    finally:
+        cli._save = save  # type: ignore[assignment]
+        plt.close("all")
 
 
 def test_sweep_shows_progress_and_uses_processes(

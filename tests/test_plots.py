@@ -110,10 +110,67 @@ def test_comparison_of_several_results() -> None:
     assert len(ax.get_legend().get_texts()) == 2
     assert ax.get_xlabel() == "capacity (max entries)"
     ax2 = plots.plot_comparison(frame, "store.max_entry_count", "latency_mean_ms")
-    assert ax2.get_ylabel() == "latency_mean_ms"
+    assert ax2.get_ylabel() == "latency_mean_ms (ms)"  # the unit named
+
+
+def _drawn_points(ax: Axes) -> int:
+    """Finite points drawn by lines with a visible marker or a segment between two points."""
+    import numpy as np
+
+    n = 0
+    for line in ax.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        if line.get_marker() not in (None, "None", "", " "):
+            n += int(np.isfinite(y).sum())
+    return n
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_a_one_row_timeline_is_drawn_not_blank(panel, timeline: pd.DataFrame) -> None:
+    _, ax = plt.subplots()
+    panel(timeline.iloc[:1], ax)
+    assert _drawn_points(ax) >= 1
+
+
+def test_an_isolated_sample_gets_a_marker_and_no_reads_say_so(timeline: pd.DataFrame) -> None:
+    import numpy as np
+
+    gappy = timeline.copy()
+    gappy["hit_ratio"] = np.nan
+    gappy.loc[gappy.index[3], "hit_ratio"] = 0.5  # one interval with reads between two without
+    _, ax = plt.subplots()
+    plots.plot_hit_ratio(gappy, ax)
+    assert _drawn_points(ax) == 1
+    none = timeline.copy()
+    none["hit_ratio"] = np.nan
+    _, ax = plt.subplots()
+    plots.plot_hit_ratio(none, ax)
+    assert [t.get_text() for t in ax.texts] == ["no reads in this run"]
+    assert ax.get_xlim() == (timeline["time_ms"].min() / 1000, timeline["time_ms"].max() / 1000)
+
+
+def test_comparison_draws_a_bool_as_two_categories_and_keeps_lines_apart() -> None:
+    frame = pd.DataFrame({
+        "flag": [True, False, True, False],
+        "group": ["a", "a", "b", "b"],
+        "hit_ratio": [0.5, 0.4, 0.6, 0.3],
+    })
+    _, ax = plt.subplots()
+    plots.plot_comparison(frame, "flag", "hit_ratio", by="group", ax=ax)
+    assert sorted(t.get_text() for t in ax.get_xticklabels()) == ["False", "True"]
+    many = pd.DataFrame({"x": list(range(3)) * 12, "g": [i // 3 for i in range(36)],
+                         "y": [0.1] * 36})
+    _, ax = plt.subplots()
+    plots.plot_comparison(many, "x", "y", by="g", ax=ax)
+    styles = {(line.get_color(), line.get_marker()) for line in ax.get_lines()
+              if line.get_marker() in plots._MARKERS}  # not the error bars' caps
+    assert len(styles) == 12  # more groups than colours: the marker tells them apart
 
 
 def test_overlay_of_timelines(timeline: pd.DataFrame) -> None:
     ax = plots.plot_timelines_overlay({"a": timeline, "b": timeline}, "size", ylabel="entries")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
     assert ax.get_ylabel() == "entries"
+    cost = plots.plot_timelines_overlay({"a": timeline}, "cost_bytes")
+    assert cost.get_ylabel() == "cost (MiB)"
+    assert max(cost.get_lines()[0].get_ydata()) == pytest.approx(timeline["cost_bytes"].max() / 2**20)

@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 _MIB = 1024 * 1024
+#: Markers taken in turn once the colours of the cycle run out, so every line differs.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def _need(frame: pd.DataFrame, *columns: str) -> None:
@@ -51,27 +53,76 @@ def _seconds(timeline: pd.DataFrame) -> np.ndarray:
     return timeline["time_ms"].to_numpy(dtype=float) / 1000.0
 
 
+def _plot(ax: Axes, t: np.ndarray, y: Any, **style: Any) -> Any:
+    """``ax.plot`` of a sampled series, with a marker on every point that has no finite
+    neighbour: a line alone would not show it (a one-row timeline, or a single interval with
+    reads between intervals without any)."""
+    y = np.asarray(y, dtype=float)
+    (line,) = ax.plot(t, y, **style)
+    finite = np.isfinite(y)
+    alone = finite & ~np.r_[False, finite[:-1]] & ~np.r_[finite[1:], False]
+    if alone.any():
+        ax.plot(
+            t[alone], y[alone], linestyle="none", marker="o", markersize=4,
+            color=line.get_color(), alpha=style.get("alpha"),
+        )
+    return line
+
+
+def _nothing_to_show(ax: Axes, t: np.ndarray, values: Any, message: str) -> None:
+    """Say so on ``ax`` when ``values`` has no finite number (and keep the time axis)."""
+    if np.isfinite(np.asarray(values, dtype=float)).any():
+        return
+    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="gray")
+    if len(t) and t.max() > t.min():
+        ax.set_xlim(t.min(), t.max())
+
+
+def _per_interval(timeline: pd.DataFrame) -> str:
+    """``"per 1 s interval"``: the sampling interval of a timeline (the span between its
+    first two samples; ``"per interval"`` with fewer than two)."""
+    t = timeline["time_ms"].to_numpy(dtype=float)
+    if len(t) < 2:
+        return "per interval"
+    return f"per {(t[1] - t[0]) / 1000:g} s interval"
+
+
+def _label(column: str) -> str:
+    """A column name with its unit: ``latency_mean_ms (ms)``, ``cost_bytes (bytes)``."""
+    for suffix, unit in (("_ms", "ms"), ("_bytes", "bytes"), ("_count", "entries")):
+        if column.endswith(suffix):
+            return f"{column} ({unit})"
+    return column
+
+
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    """A legend when something on ``ax`` has a label (else matplotlib warns)."""
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(**kwargs)
+
+
 def plot_size_and_cost(timeline: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Entries in memory (and how many of them are expired but not yet removed) on the left
     axis, their estimated cost in MiB on a twin right axis."""
     _need(timeline, "time_ms", "size", "cost_bytes")
     ax = _axes(ax)
     t = _seconds(timeline)
-    ax.plot(t, timeline["size"], color="tab:blue", label="entries")
+    _plot(ax, t, timeline["size"], color="tab:blue", label="entries")
     if "expired_present" in timeline and timeline["expired_present"].notna().any():
-        ax.plot(
-            t, timeline["expired_present"], color="tab:red", linestyle="--",
+        _plot(
+            ax, t, timeline["expired_present"], color="tab:red", linestyle="--",
             label="expired, not yet removed",
         )
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("entries")
     ax.set_title("Size and cost")
     twin = ax.twinx()
-    twin.plot(t, timeline["cost_bytes"] / _MIB, color="tab:gray", alpha=0.6, label="cost")
+    _plot(twin, t, timeline["cost_bytes"] / _MIB, color="tab:gray", alpha=0.6, label="cost")
     twin.set_ylabel("cost (MiB)")
     twin.set_ylim(bottom=0)
     ax.set_ylim(bottom=0)
-    lines = ax.get_lines() + twin.get_lines()
+    lines = [ln for ln in ax.get_lines() + twin.get_lines() if not str(ln.get_label()).startswith("_")]
     ax.legend(lines, [str(line.get_label()) for line in lines], loc="lower right", fontsize=8)
     return ax
 
@@ -80,7 +131,9 @@ def plot_hit_ratio(timeline: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """The fraction of reads served from memory, per sampling interval."""
     _need(timeline, "time_ms", "hit_ratio")
     ax = _axes(ax)
-    ax.plot(_seconds(timeline), timeline["hit_ratio"], color="tab:green")
+    t = _seconds(timeline)
+    _plot(ax, t, timeline["hit_ratio"], color="tab:green")
+    _nothing_to_show(ax, t, timeline["hit_ratio"], "no reads in this run")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("hit ratio (hits / reads)")
@@ -94,12 +147,12 @@ def plot_expirations(timeline: pd.DataFrame, ax: Axes | None = None) -> Axes:
     _need(timeline, "time_ms", "expired_ttl", "expired_max_idle", "evictions")
     ax = _axes(ax)
     t = _seconds(timeline)
-    ax.plot(t, timeline["expired_ttl"], color="tab:orange", label="expired (TTL)")
-    ax.plot(t, timeline["expired_max_idle"], color="tab:purple", label="expired (max-idle)")
-    ax.plot(t, timeline["evictions"], color="black", linestyle=":", label="evicted")
+    _plot(ax, t, timeline["expired_ttl"], color="tab:orange", label="expired (TTL)")
+    _plot(ax, t, timeline["expired_max_idle"], color="tab:purple", label="expired (max-idle)")
+    _plot(ax, t, timeline["evictions"], color="black", linestyle=":", label="evicted")
     ax.set_ylim(bottom=0)
     ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("entries removed per interval")
+    ax.set_ylabel(f"entries removed {_per_interval(timeline)}")
     ax.set_title("Expirations by reason vs evictions")
     ax.legend(fontsize=8)
     return ax
@@ -111,9 +164,9 @@ def plot_pending_writes(timeline: pd.DataFrame, ax: Axes | None = None) -> Axes:
     _need(timeline, "time_ms", "pending_writes", "backing_writes")
     ax = _axes(ax)
     t = _seconds(timeline)
-    ax.plot(t, timeline["pending_writes"], color="tab:red", label="pending (dirty) writes")
-    ax.plot(t, timeline["backing_writes"], color="tab:blue", alpha=0.7,
-            label="rows written per interval")
+    _plot(ax, t, timeline["pending_writes"], color="tab:red", label="pending (dirty) writes")
+    _plot(ax, t, timeline["backing_writes"], color="tab:blue", alpha=0.7,
+          label=f"rows written {_per_interval(timeline)}")
     ax.set_ylim(bottom=0)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("writes")
@@ -132,7 +185,8 @@ def plot_latency(timeline: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ("latency_p95_ms", "p95", "--"),
         ("latency_p99_ms", "p99", ":"),
     ):
-        ax.plot(t, timeline[column], linestyle=style, label=label)
+        _plot(ax, t, timeline[column], linestyle=style, label=label)
+    _nothing_to_show(ax, t, timeline["latency_p50_ms"], "no operations in this run")
     ax.set_ylim(bottom=0)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("latency (ms)")
@@ -157,12 +211,12 @@ def plot_timeline(
     plot_latency(timeline, axes[2, 0])
     ax = axes[2, 1]
     t = _seconds(timeline)
-    ax.plot(t, timeline["requests"], label="requests")
+    _plot(ax, t, timeline["requests"], label="requests")
     if "misses" in timeline:
-        ax.plot(t, timeline["misses"], label="read misses")
+        _plot(ax, t, timeline["misses"], label="read misses")
     ax.set_ylim(bottom=0)
     ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("per interval")
+    ax.set_ylabel(_per_interval(timeline))
     ax.set_title("Requests")
     ax.legend(fontsize=8)
     if title:
@@ -182,24 +236,32 @@ def plot_comparison(
     """``y`` against ``x`` from a sweep table, one line per value of ``by``.
 
     Rows with the same (``by``, ``x``) are replications: the line is their mean and the bar
-    spans their minimum to maximum.
+    spans their minimum to maximum. A bool ``x`` is drawn as two categories; a missing
+    (NaN) ``x`` or ``by`` value is a group of its own; lines differ in colour and marker.
     """
     _need(frame, x, y, *([by] if by else []))
     ax = _axes(ax)
+    if frame[x].dtype == bool:  # two categories, not 0 and 1 on a number line
+        frame = frame.assign(**{x: frame[x].map(str)})
     groups: list[tuple[Any, pd.DataFrame]] = (
-        list(frame.groupby(by, sort=True)) if by else [(None, frame)]
+        list(frame.groupby(by, sort=True, dropna=False)) if by else [(None, frame)]
     )
-    for name, group in groups:
-        stats = group.groupby(x, sort=True)[y].agg(["mean", "min", "max"])
+    colours = plt.rcParams["axes.prop_cycle"].by_key().get("color", [None])
+    for i, (name, group) in enumerate(groups):
+        stats = group.groupby(x, sort=True, dropna=False)[y].agg(["mean", "min", "max"])
         xs = stats.index.to_numpy()
         mean = stats["mean"].to_numpy(dtype=float)
         err = np.vstack([mean - stats["min"].to_numpy(float), stats["max"].to_numpy(float) - mean])
         label = None if by is None else f"{by.split('.')[-1]} = {name}"
-        ax.errorbar(xs, mean, yerr=err, marker="o", capsize=3, label=label)
-    ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or y)
+        ax.errorbar(
+            xs, mean, yerr=err, marker=_MARKERS[i // len(colours) % len(_MARKERS)],
+            color=colours[i % len(colours)], capsize=3, label=label,
+        )
+    _nothing_to_show(ax, np.array([]), frame[y], f"no {y} values")
+    ax.set_xlabel(xlabel or _label(x))
+    ax.set_ylabel(ylabel or _label(y))
     if by is not None:
-        ax.legend(fontsize=8)
+        _legend(ax, fontsize=8)
     ax.set_title(f"{ylabel or y} vs {xlabel or x}")
     return ax
 
@@ -230,14 +292,21 @@ def plot_timelines_overlay(
     ylabel: str | None = None,
 ) -> Axes:
     """One ``column`` from several timelines on one axis, labelled by name (e.g. the same
-    workload under two data stores)."""
+    workload under two data stores); ``cost_bytes`` in MiB, as in :func:`plot_size_and_cost`.
+    Counts are per sampling interval: compare timelines sampled at the same interval."""
     items = list(timelines.items()) if isinstance(timelines, Mapping) else list(timelines)
     ax = _axes(ax)
-    for name, timeline in items:
+    colours = plt.rcParams["axes.prop_cycle"].by_key().get("color", [None])
+    scale, default_label = (_MIB, "cost (MiB)") if column == "cost_bytes" else (1, _label(column))
+    for i, (name, timeline) in enumerate(items):
         _need(timeline, "time_ms", column)
-        ax.plot(_seconds(timeline), timeline[column], label=str(name))
+        _plot(
+            ax, _seconds(timeline), timeline[column] / scale, label=str(name),
+            color=colours[i % len(colours)],
+            linestyle=("-", "--", ":", "-.")[i // len(colours) % 4],
+        )
     ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel(ylabel or column)
-    ax.set_title(ylabel or column)
-    ax.legend(fontsize=8)
+    ax.set_ylabel(ylabel or default_label)
+    ax.set_title(ylabel or default_label)
+    _legend(ax, fontsize=8)
     return ax

@@ -177,15 +177,56 @@ def _sweep(args: argparse.Namespace) -> int:
         result.timelines.to_csv(out / "timelines.csv", index=False)
         print(f"wrote {out / 'timelines.csv'} ({len(result.timelines)} rows)")
     varying = [k for k, v in grid.items() if len(v) > 1 and k != "workload.seed"]
-    if varying:
-        x = next(
-            (k for k in varying if all(isinstance(v, (int, float)) for v in grid[k])), varying[0]
-        )
-        by = next((k for k in varying if k != x), None)
-        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-        plots.plot_comparison(result.summary, x, "hit_ratio", by=by, ax=ax, ylabel="hit ratio")
-        _save(fig, out / "sweep.png")
+    if not varying:
+        print("no sweep.png: only workload.seed varies (replications); see sweep.csv")
+        return 0
+    x, by, panels = _sweep_layout(grid, varying)
+    combos = _combinations(grid, panels)
+    if len(combos) > _MAX_PANELS:
+        print(f"no sweep.png: {len(combos)} panels (one per value of {', '.join(panels)}) is "
+              f"more than {_MAX_PANELS}; see sweep.csv")
+        return 0
+    cols = min(3, len(combos))
+    rows = -(-len(combos) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(7 if cols == 1 else 4.5 * cols, 4 if rows == 1 else 3.5 * rows),
+        layout="constrained", squeeze=False, sharey=True,
+    )
+    frame = result.summary
+    for ax, combo in zip(axes.flat, combos, strict=False):
+        part = frame
+        for key, value in combo.items():
+            part = part[part[key] == value]
+        plots.plot_comparison(part, x, "hit_ratio", by=by, ax=ax, ylabel="hit ratio")
+        if combo:
+            ax.set_title(", ".join(f"{k.split('.')[-1]} = {v}" for k, v in combo.items()), fontsize=9)
+    for ax in list(axes.flat)[len(combos):]:
+        ax.set_visible(False)
+    _save(fig, out / "sweep.png")
     return 0
+
+
+#: The most panels sweep.png draws (one per combination of the keys beyond the first two).
+_MAX_PANELS = 12
+
+
+def _sweep_layout(grid: dict[str, list[Any]], varying: list[str]) -> tuple[str, str | None, list[str]]:
+    """(the x axis: the first key whose values are all numbers, not bools, else the first
+    key; the key drawn as one line per value; the keys drawn as one panel per value)."""
+    numeric = [
+        k for k in varying
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in grid[k])
+    ]
+    x = numeric[0] if numeric else varying[0]
+    rest = [k for k in varying if k != x]
+    return x, (rest[0] if rest else None), rest[1:]
+
+
+def _combinations(grid: dict[str, list[Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """Every combination of the values of ``keys`` (one empty combination without keys)."""
+    import itertools
+
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
 def register(sub: Any) -> None:
