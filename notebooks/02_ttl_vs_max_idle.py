@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -207,7 +209,7 @@ assert results["max-idle 5 s"].summary["expired_ttl"] == 0
 # %% [markdown]
 # Now group the misses on keys that had been written (the *refills*) by key popularity:
 # keys are ranked 0 (most popular) to 9,999. The 20 hottest keys are read several times a
-# second each; the tail, a few times a minute or less.
+# second each; the tail, a few times a minute (most of its keys twice a minute or less).
 
 # %%
 BANDS = [(0, 20, "hot: ranks 0-19"), (20, 500, "warm: 20-499"),

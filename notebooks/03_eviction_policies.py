@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -183,11 +185,12 @@ assert (sample_table["1"] < sample_table["5"]).all(), "one sample is RANDOM: wor
 # the hot set moves to 500 new keys every `SHIFT_EVERY_MS` (10 s in fast mode, 20 s in full
 # mode). Memory holds 750 entries: one hot set and some room.
 #
-# LFU counts hits forever: after a shift, the old hot keys carry hundreds of hits each and
+# LFU counts hits forever: after a shift, the old hot keys carry dozens of hits each and
 # the new hot keys start at zero, so LFU evicts the **new** keys. Exact LFU does it
-# perfectly, and starves the new hot set entirely; sampled LFU only sometimes finds an old
-# key in its sample. `LFU_AGED` uses Redis' logarithmic counter that decays (here one
-# step per 5 s without access), so old fame fades.
+# perfectly: once two hot sets' worth of old keys outrank every newcomer, it starves the
+# new hot set; sampled LFU only sometimes finds an old key in its sample. `LFU_AGED` uses
+# Redis' logarithmic counter that decays (here one step per 5 s without access), so old fame
+# fades.
 
 # %%
 shifting = scenario.with_overrides({
@@ -230,8 +233,9 @@ plt.show()
 
 # %% [markdown]
 # Before the first shift every policy that tracks use is equal. After it, LRU adapts within a
-# second; plain LFU falls to half its hit ratio, exact LFU to nearly nothing once two hot
-# sets' worth of old keys outrank every newcomer; aged LFU recovers as the old counters
+# second; plain LFU falls to little more than half its hit ratio, exact LFU to half after
+# the first shift and to nearly nothing after the second, once two hot sets' worth of old
+# keys outrank every newcomer; aged LFU recovers part of the loss as the old counters
 # decay. RANDOM is never great and never terrible.
 
 # %%
@@ -248,6 +252,6 @@ assert phases.loc["lru", "whole run"] == phases["whole run"].max()
 #   here, 5 within two, and the cost per eviction stays O(samples) with no global list.
 # * On a stable skew, frequency (LFU) beats recency (LRU); RANDOM and FIFO lag.
 # * When popularity moves, frequency without aging is a trap; recency adapts at once, and a
-#   decaying counter gets LFU most of the way back.
+#   decaying counter gets LFU about half of the way back to LRU.
 # * The policy is one line of `StorageConfig` (`eviction_policy`, `eviction_sample_count`),
 #   so the same comparison runs on your own workload: `python -m toolkit sweep ...`.
