@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -127,8 +129,10 @@ plt.show()
 
 # %% [markdown]
 # With lazy expiry only, every session ever written is still in memory: after 10 s the
-# dead ones grow by 500 a second, forever. Each 10 % sweep slows that growth, none stops it,
-# because "10 %" means a different thing to each strategy:
+# dead ones grow by 500 a second, forever. Each 10 % sweep slows that growth and none stops
+# it within the run: a sweep that removes a share of the backlog levels off only once that
+# share of a grown backlog matches the 500 a second that expire (for scan, a backlog of ten
+# sweeps' worth). "10 %" means a different thing to each strategy:
 #
 # * **scan** looks at *every* entry, then removes 10 % of the expired ones it found;
 # * **cursor** looks at the next 10 % of the expirable entries and removes the expired ones
