@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from toolkit import (
     DefaultRecordStore,
     EventCounter,
     ExpiryPolicy,
+    HashMapStorage,
     LwwValue,
     ManualClock,
     OrMapEntry,
@@ -576,3 +577,81 @@ def test_a_data_store_made_without_a_clock_reads_the_record_stores(tmp_path: Pat
         assert ds._clock is given  # a store given a clock keeps it
     with WriteBehindDataStore(SQLiteDataStore(tmp_path / "d.db"), given) as wb:
         assert wb.inner._clock is given  # type: ignore[attr-defined]
+
+
+class _FlushingEngine(HashMapStorage):
+    """An engine that runs ``hook`` just before or just after each put: where a flusher
+    thread may run while the record store puts or loads a record."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=1)
+        self.before: Callable[[], None] | None = None
+        self.after: Callable[[], None] | None = None
+
+    def put(self, key: Any, record: Record) -> Record | None:
+        if self.before is not None:
+            self.before()
+        old = super().put(key, record)
+        if self.after is not None:
+            self.after()
+        return old
+
+
+def _flusher_race_parts() -> tuple[DefaultRecordStore, WriteBehindDataStore, _FlushingEngine]:
+    clock = ManualClock(0)
+    wb = WriteBehindDataStore(SQLiteDataStore(":memory:", clock), clock, 0)
+    engine = _FlushingEngine()
+    rs = DefaultRecordStore("m", engine=engine, data_store=wb, clock=clock)
+    return rs, wb, engine
+
+
+def test_an_update_stored_right_after_it_reaches_memory_is_clean() -> None:
+    # The flusher stores the update once the record is in the engine but before its version
+    # is set: its listener marks version 0, then the update makes it version 1.
+    rs, wb, engine = _flusher_race_parts()
+    with wb:
+        rs.put("k", 1)
+        wb.flush_due(0)
+        engine.after = lambda: wb.flush_due(0)
+        rs.put("k", 2)
+        engine.after = None
+        md = rs.get("k").metadata  # type: ignore[union-attr]
+        assert md.version == 1 and not md.is_dirty() and wb.pending_operation_count() == 0
+
+
+def test_a_record_loaded_while_its_write_is_stored_is_clean() -> None:
+    # get() loads an evicted key from the queue, and the flusher stores that write before
+    # the loaded record is in the engine: its listener finds no record to mark.
+    rs, wb, engine = _flusher_race_parts()
+    with wb:
+        rs.put("k", "v")
+        rs.evict("k")
+        engine.before = lambda: wb.flush_due(0)
+        record = rs.get("k")
+        engine.before = None
+        assert record is not None and record.value == "v"
+        assert not record.metadata.is_dirty() and wb.pending_operation_count() == 0
+
+
+def test_a_record_rewritten_with_the_same_object_stays_dirty_while_queued() -> None:
+    # The flusher decided to notify for the stored write of 7, then the owner put 7 again
+    # (the same int object) before the record store's listener ran: the record in memory is
+    # the new write, still queued, so it must stay dirty.
+    clock = ManualClock(0)
+    wb = WriteBehindDataStore(SQLiteDataStore(":memory:", clock), clock, 10)
+    with wb:
+        holder: list[DefaultRecordStore] = []
+
+        def put_again_once(key: Any, value: Any, now: int) -> None:
+            if len(holder) == 1:
+                holder.append(holder[0])
+                holder[0].put(key, value)
+
+        wb.add_stored_listener("m", put_again_once)
+        rs = DefaultRecordStore("m", data_store=wb, clock=clock)
+        holder.append(rs)
+        rs.put("k", 7)
+        clock.set(10)
+        wb.flush_due()  # stores 7; the first listener puts 7 again, queued until t = 20
+        assert wb.pending_operation_count() == 1
+        assert rs.get("k").metadata.is_dirty()  # type: ignore[union-attr]

@@ -336,8 +336,16 @@ class DefaultRecordStore:
                 self._evict_record(key, record, is_backup)
 
     def _on_stored(self, key: Any, value: Any, now: int) -> None:
+        # Called when a queued write reached the backing store (from the flusher's thread,
+        # if it has one). The record in memory is that write's only if it holds the same
+        # value object and no newer write of the key has been queued since: the owner may
+        # have put the same object again (a small int, say) before this listener ran.
         record = self._engine.get(key)
-        if record is not None and record.value is value:
+        if (
+            record is not None
+            and record.value is value
+            and self._data_store.is_loadable(key, self._name)
+        ):
             record.metadata.on_store(now)
 
     def _live(self, key: Any, now: int, is_backup: bool = False) -> Record | None:
@@ -416,10 +424,13 @@ class DefaultRecordStore:
         else:
             md.ttl_millis = self._default_ttl
         md.max_idle_millis = self._default_idle
-        if self._data_store.is_loadable(key, self._name):
+        loadable = self._data_store.is_loadable(key, self._name)
+        if loadable:
             md.on_store(now)
         record = Record(value, md)
         self._engine.put(key, record)
+        if not loadable and self._data_store.is_loadable(key, self._name):
+            md.on_store(now)  # its queued write was stored meanwhile (a flusher thread)
         self._track_insert(key, md, now)
         self.stats.loads += 1
         if self._observer.observers:
@@ -472,11 +483,6 @@ class DefaultRecordStore:
         md = RecordMetadata(0, now, now, now, 0, 0, estimate_cost(key, value), ttl, idle)
         record = Record(value, md)
         old = self._engine_put(key, record)
-        if queued:
-            # A flusher thread may have stored the write after add() queued it and before the
-            # record was in memory: its stored-listener then found the old record. Not queued
-            # any more means stored.
-            stored = self._data_store.is_loadable(key, self._name)
         if old is not None:
             omd = old.metadata
             if omd.ttl_millis or omd.max_idle_millis:
@@ -520,6 +526,11 @@ class DefaultRecordStore:
             old_value = old.value
             if observers:
                 self._observer.on_update(key, record, old_value, value, False)
+        if queued and self._data_store.is_loadable(key, self._name):
+            # A flusher thread stored the write after add() queued it, before this record
+            # and its version were in place (its listener found the old record, or marked
+            # this one before the version was set): not queued any more means stored.
+            md.on_store(now)
         if observers and provenance is _REPLICATION:
             self._observer.on_replication_put(key, record, True)
         if self._bounded and (
