@@ -56,6 +56,7 @@ N_KEYS = 10_000
 ALPHA = 1.0
 DELAY_MS = 1_000
 BATCH = 1_000
+FLUSHER_BATCH = 100  # the background-flusher line's batch size
 FLUSH_EVERY = 1_000  # puts, i.e. every simulated second (Hazelcast's store worker cadence)
 MAP = "bench"
 
@@ -261,7 +262,9 @@ def flusher_beside_writer(directory: Path, rows_per_insert: int, seconds: float)
     the queue: keys drawn uniformly from 100,000, so the queue never runs dry."""
     rng = random.Random(11)
     inner = SQLiteDataStore(directory / f"flusher-{rows_per_insert}.db", rows_per_insert=rows_per_insert)
-    store = WriteBehindDataStore(inner, SystemClock(), 0, BATCH)
+    # batches of 100: rows count as stored when their batch commits, so smaller batches give
+    # a finer count (with 1,000 a one-row-per-INSERT flusher may commit none in a short run)
+    store = WriteBehindDataStore(inner, SystemClock(), 0, FLUSHER_BATCH)
     with store:
         store.start_flusher(100)
         add, draw, clock = store.add, rng.randrange, time.perf_counter

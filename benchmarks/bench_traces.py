@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio",
         "miss ratio ours / peer",
     ]
-    print(f"Zipf(0.9), {n_objects:,} objects, {rounds} rounds (store: {store_rounds})")
+    print(f"Zipf(0.9), {n_objects:,} objects, {rounds} rounds (store: {store_rounds})\n")
     print(_table(header, rows))
     return 0
 

@@ -141,7 +141,7 @@ def test_sweep_figure_draws_a_panel_per_value_of_a_third_key(
         assert (tmp_path / "three" / "sweep.png").exists()
         args = ["sweep", str(small), "--set", "workload.seed=1,2", "--out", str(tmp_path / "seeds")]
         assert main(args) == 0
-        assert "no sweep.png: only workload.seed varies" in capsys.readouterr().out
+        assert "no sweep.png: no swept key but workload.seed" in capsys.readouterr().out
         assert not (tmp_path / "seeds" / "sweep.png").exists()
     finally:
         cli._save = save  # type: ignore[assignment]

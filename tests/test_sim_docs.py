@@ -27,7 +27,7 @@ def test_doc_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     exec(compile(_blocks()[index], f"{DOC}:block{index}", "exec"), {"__name__": "__doc__"})
     plt.close("all")
-    assert (tmp_path / "flagship.png").exists()
+    assert (tmp_path / "flagship-20s.png").exists()
 
 
 def test_doc_lists_every_scenario_key() -> None:

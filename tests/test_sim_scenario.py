@@ -106,6 +106,13 @@ def test_file_errors_name_key_and_line(tmp_path: Path, text: str, key: str, line
     assert str(err).startswith(f"{path}:{line}: {key}: ")
 
 
+def test_an_unknown_key_suggests_the_closest_known_one(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="did you mean 'max_entry_count'"):
+        load_scenario(_write(tmp_path, BASE.replace("max_entry_count = 100", "max_entry_cont = 100")))
+    with pytest.raises(ScenarioError, match="did you mean 'workload'"):
+        Scenario().with_overrides({"workloa.seed": 1})
+
+
 def test_inline_tables_and_dotted_keys_are_located(tmp_path: Path) -> None:
     text = (
         'name = "x"\n'

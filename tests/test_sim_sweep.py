@@ -50,6 +50,9 @@ def test_parse_assignment() -> None:
     for bad in ("store.max_entry_count", "=1,2", "store.max_entry_count="):
         with pytest.raises(ScenarioError):
             parse_assignment(bad)
+    for bad in ("store.max_entry_count=1000,,2000", "store.max_entry_count=1000,"):
+        with pytest.raises(ScenarioError, match="empty value"):
+            parse_assignment(bad)
 
 
 def test_grid_points_first_key_slowest() -> None:

@@ -45,7 +45,7 @@ def _need(frame: pd.DataFrame, *columns: str) -> None:
 
 def _axes(ax: Axes | None) -> Axes:
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.5))
+        _, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")  # labels not clipped
     return ax
 
 

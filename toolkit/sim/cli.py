@@ -178,7 +178,8 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'timelines.csv'} ({len(result.timelines)} rows)")
     varying = [k for k, v in grid.items() if len(v) > 1 and k != "workload.seed"]
     if not varying:
-        print("no sweep.png: only workload.seed varies (replications); see sweep.csv")
+        print("no sweep.png: no swept key but workload.seed (replications) has two or more "
+              "values; see sweep.csv")
         return 0
     x, by, panels = _sweep_layout(grid, varying)
     combos = _combinations(grid, panels)

@@ -10,6 +10,7 @@ optional. An error names the dotted key and, for a file, its line.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -104,6 +105,13 @@ class Sampling:
         check_bool("expired_present", self.expired_present)
 
 
+def _unknown(key: Any, names: list[str]) -> str:
+    """The message for an unknown key: the closest known name first, then all of them."""
+    close = difflib.get_close_matches(str(key), names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"is not a known key; {hint}expected one of: {', '.join(names)}"
+
+
 def _store_config(data: Any) -> StorageConfig:
     if isinstance(data, StorageConfig):
         return data
@@ -112,7 +120,7 @@ def _store_config(data: Any) -> StorageConfig:
     names = [f.name for f in fields(StorageConfig)]
     for key, value in data.items():
         if key not in names:
-            raise ScenarioError(str(key), f"is not a known key; expected one of: {', '.join(names)}")
+            raise ScenarioError(str(key), _unknown(key, names))
         try:
             StorageConfig(**{key: value})
         except ConfigError as exc:
@@ -132,7 +140,7 @@ def _build(
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in names:
-            raise ScenarioError(str(key), f"is not a known key; expected one of: {', '.join(names)}")
+            raise ScenarioError(str(key), _unknown(key, names))
         if nested and key in nested:
             try:
                 value = nested[key](value)
@@ -219,9 +227,7 @@ class Scenario:
                 kwargs[key] = value
             else:
                 known = ["name", "description", *_SECTIONS]
-                raise ScenarioError(
-                    str(key), f"is not a known key; expected one of: {', '.join(known)}"
-                )
+                raise ScenarioError(str(key), _unknown(key, known))
         return cls(**kwargs, source=source)
 
     def to_dict(self) -> dict[str, Any]:

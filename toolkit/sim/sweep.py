@@ -61,9 +61,11 @@ def parse_assignment(text: str) -> tuple[str, list[Any]]:
     key = key.strip()
     if not key:
         raise ScenarioError(text, "a --set needs a key before '='")
-    parts = [v for v in _split_values(values) if v.strip()]
-    if not parts:
+    parts = _split_values(values)
+    if not "".join(parts).strip():
         raise ScenarioError(key, "a --set needs at least one value after '='")
+    if any(not v.strip() for v in parts):
+        raise ScenarioError(key, f"has an empty value in {values!r} (two commas, or one at an end)")
     return key, [_parse_value(v) for v in parts]
 
 
