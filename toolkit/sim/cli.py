@@ -153,7 +153,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from .. import plots
     from ..errors import ToolkitError
     from .scenario import load_scenario
-    from .sweep import sweep
+    from .sweep import grid_points, sweep
 
     try:
         scenario = load_scenario(args.scenario)
@@ -182,7 +182,7 @@ def _sweep(args: argparse.Namespace) -> int:
               "values; see sweep.csv")
         return 0
     x, by, panels = _sweep_layout(grid, varying)
-    combos = _combinations(grid, panels)
+    combos = grid_points({k: grid[k] for k in panels})  # [{}] without panel keys
     if len(combos) > _MAX_PANELS:
         print(f"no sweep.png: {len(combos)} panels (one per value of {', '.join(panels)}) is "
               f"more than {_MAX_PANELS}; see sweep.csv")
@@ -221,13 +221,6 @@ def _sweep_layout(grid: dict[str, list[Any]], varying: list[str]) -> tuple[str, 
     x = numeric[0] if numeric else varying[0]
     rest = [k for k in varying if k != x]
     return x, (rest[0] if rest else None), rest[1:]
-
-
-def _combinations(grid: dict[str, list[Any]], keys: list[str]) -> list[dict[str, Any]]:
-    """Every combination of the values of ``keys`` (one empty combination without keys)."""
-    import itertools
-
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
 def register(sub: Any) -> None:
