@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InvalidArgumentError, check_non_negative_int
 
-__all__ = ["StoreOp", "BatchStore", "MAX_MILLIS", "check_millis"]
+__all__ = ["StoreOp", "BatchStore", "MAX_MILLIS", "check_millis", "check_keys"]
 
 #: The largest time (ms) a backing store keeps: SQLite's largest INTEGER.
 MAX_MILLIS: int = 2**63 - 1
@@ -22,6 +22,13 @@ def check_millis(name: str, value: object) -> int:
     if value > MAX_MILLIS:
         raise InvalidArgumentError(f"{name} must be <= {MAX_MILLIS}, got {value!r}")
     return value
+
+
+def check_keys(keys: object) -> None:
+    """Raise :class:`~toolkit.errors.InvalidArgumentError` unless ``keys`` is an iterable of
+    keys (a str or bytes is one key, not a sequence of them)."""
+    if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+        raise InvalidArgumentError(f"keys must be a sequence of keys, got {keys!r}")
 
 
 class StoreOp:

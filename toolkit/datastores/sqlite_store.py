@@ -12,7 +12,7 @@ from ..clocks import Clock, SystemClock
 from ..errors import DataStoreError, InvalidArgumentError, check_non_negative_int
 from ..records import SizedValue
 from .base import DataStoreStats, StoredListener
-from .batch import MAX_MILLIS, StoreOp, check_millis
+from .batch import MAX_MILLIS, StoreOp, check_keys, check_millis
 from .codec import check_value, decode_key, decode_value, encode_key, encode_plain, encode_value, encoded_size
 
 __all__ = ["SQLiteDataStore", "SYNCHRONOUS_MODES"]
@@ -310,8 +310,7 @@ class SQLiteDataStore:
     def remove_all(self, map_name: str, keys: Sequence[Any]) -> None:
         """Delete the primary rows of every one of ``keys`` in one transaction."""
         self._check_map(map_name)
-        if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
-            raise InvalidArgumentError(f"keys must be a sequence of keys, got {keys!r}")
+        check_keys(keys)
         rows = []
         for key in keys:
             try:

@@ -17,7 +17,7 @@ from ..errors import (
     check_non_negative_int,
 )
 from .base import DataStoreStats, MapDataStore, StoredListener
-from .batch import MAX_MILLIS, StoreOp, check_millis
+from .batch import MAX_MILLIS, StoreOp, check_keys, check_millis
 
 __all__ = ["WriteBehindDataStore", "flush_process"]
 
@@ -256,8 +256,7 @@ class WriteBehindDataStore:
     def remove_all(self, map_name: str, keys: Sequence[Any]) -> None:
         """Queue the deletion of every one of ``keys`` (all or none: a non-coalescing queue
         without room for all of them raises :class:`~toolkit.errors.QueueFullError`)."""
-        if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
-            raise InvalidArgumentError(f"keys must be a sequence of keys, got {keys!r}")
+        check_keys(keys)
         keys = list(keys)
         for key in keys:
             self._validate(map_name, key, None, 0)
