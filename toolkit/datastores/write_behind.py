@@ -360,7 +360,8 @@ class WriteBehindDataStore:
 
     def pending_operation_count(self) -> int:
         """Operations queued or being stored (with coalescing: at most one per key)."""
-        return len(self._coalesced) + len(self._fifo) + len(self._inflight)
+        with self._lock:  # a batch moving from the queue to the staging area is counted once
+            return len(self._coalesced) + len(self._fifo) + len(self._inflight)
 
     def next_due(self) -> int | None:
         """When the oldest queued operation becomes due (ms), or None if nothing is queued."""
