@@ -441,3 +441,33 @@ def test_benchmark_peer_serves_the_same_requests() -> None:
             scenario.with_overrides({"workload.ttl_ms.kind": "uniform",
                                      "workload.ttl_ms.low": 1, "workload.ttl_ms.high": 5})
         )
+
+
+def test_an_operation_at_a_sampling_time_is_in_the_row_that_ends_there(tmp_path: Path) -> None:
+    # Requests at 10, 50, 60 and 150 ms, samples every 50 ms: rows are (prev, t], so the get
+    # at 50 belongs to the row ending at 50 and the put at 150 to the row ending at 150,
+    # whatever order SimPy scheduled them in; per-operation records match the rows by time.
+    trace = tmp_path / "t.csv"
+    trace.write_text("10,put,a\n50,get,a\n60,get,b\n150,put,c\n")
+    scenario = Scenario(
+        workload=Workload(arrival=Arrival(kind="trace", trace=str(trace)), duration_ms=200),
+        sampling=Sampling(interval_ms=50),
+    )
+    result = run(scenario, record_operations=True)
+    tl, ops = result.timeline, result.operations
+    assert ops is not None
+    assert list(tl["time_ms"]) == [50, 100, 150, 200]
+    assert list(tl["requests"]) == [2, 1, 1, 0]
+    edges = [0, *tl["time_ms"]]
+    per_row = [
+        int(((ops.time_ms > a) & (ops.time_ms <= b)).sum())
+        for a, b in zip(edges, edges[1:], strict=False)
+    ]
+    per_row[0] += int((ops.time_ms == 0).sum())
+    assert per_row == list(tl["requests"])
+    # constant arrivals: 1000 a second, rows of 1000 ms hold 1000 requests each
+    steady = Scenario(
+        workload=Workload(arrival=Arrival(kind="constant", rate_per_s=1000), duration_ms=3000),
+        sampling=Sampling(interval_ms=1000),
+    )
+    assert list(run(steady).timeline["requests"]) == [1000, 1000, 1000]

@@ -380,13 +380,19 @@ class _Simulation:
 
     def _sampler(self, interval: int, end: int) -> Generator[Any, Any, None]:
         """A timeline row every ``interval`` ms before ``end``; the run samples ``end`` itself
-        once everything due at that instant has happened."""
+        once everything due at that instant has happened.
+
+        A row covers (previous sample, this sample]: at its instant the sampler waits a zero
+        timeout, which SimPy runs after every event already due then (client requests,
+        flushes, sweeps), so an operation at exactly a sampling time is in the row that ends
+        there, whoever scheduled it first."""
         timeout = self.env.timeout
         env = self.env
         while True:
             yield timeout(interval)
             if env.now >= end:
                 return
+            yield timeout(0)
             self.sample()
 
     # --- the run ------------------------------------------------------------------------------
