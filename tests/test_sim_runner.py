@@ -471,3 +471,26 @@ def test_an_operation_at_a_sampling_time_is_in_the_row_that_ends_there(tmp_path:
         sampling=Sampling(interval_ms=1000),
     )
     assert list(run(steady).timeline["requests"]) == [1000, 1000, 1000]
+
+
+def test_a_failed_flush_round_trip_is_charged_to_flush_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolkit.datastores import SQLiteDataStore
+    from toolkit.errors import DataStoreError
+
+    real = SQLiteDataStore.store_batch
+    calls = [0]
+
+    def fail_the_third(self: SQLiteDataStore, ops: object, now: int) -> None:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise DataStoreError("database is locked")
+        real(self, ops, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SQLiteDataStore, "store_batch", fail_the_third)
+    scenario = _mixed(**{"data_store.kind": "write_behind", "data_store.write_delay_ms": 100,
+                         "data_store.flush_interval_ms": 250})
+    result = run(scenario)
+    tl, lat = result.timeline, scenario.latency
+    rows = tl["backing_writes"].sum() + tl["backing_deletes"].sum()
+    expected = (tl["backing_batches"].sum() + 1) * lat.write_ms + rows * lat.write_per_row_ms
+    assert calls[0] > 3 and tl["flush_ms"].sum() == pytest.approx(expected)

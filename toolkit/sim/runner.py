@@ -341,8 +341,9 @@ class _Simulation:
             evict_expired(percentage, now())
 
     def _flusher(self, interval: int) -> Generator[Any, Any, None]:
-        """The write-behind flusher: store what is due every ``interval`` ms; its round trips
-        are charged to the ``flush`` tally (background time, not client latency)."""
+        """The write-behind flusher: store what is due every ``interval`` ms; its round trips,
+        failed ones included, are charged to the ``flush`` tally (background time, not client
+        latency)."""
         timeout = self.env.timeout
         now = self.clock.now_millis
         ds = self.ds
@@ -352,12 +353,13 @@ class _Simulation:
         while True:
             yield timeout(interval)
             s = ds.stats
-            b0, r0 = s.write_batches, s.writes + s.deletes
+            b0, r0, f0 = s.write_batches, s.writes + s.deletes, s.failures
             flush_due(now())
             s = ds.stats
-            batches = s.write_batches - b0
-            if batches:
-                tally.record(charge(0.0, write_batches=batches, rows_written=s.writes + s.deletes - r0))
+            # a failed round trip took its time too (what it held is retried later)
+            trips = s.write_batches - b0 + s.failures - f0
+            if trips:
+                tally.record(charge(0.0, write_batches=trips, rows_written=s.writes + s.deletes - r0))
 
     def sample(self) -> None:
         """Append a timeline row for the interval ending now (at most one per instant)."""
