@@ -286,8 +286,7 @@ class SQLiteDataStore:
 
     def _remove(self, map_name: str, key: Any, now: int, backup: bool) -> bool:
         self._check_map(map_name)
-        if type(now) is not int or not 0 <= now <= MAX_MILLIS:
-            check_millis("now", now)
+        check_millis("now", now)
         try:
             ek = encode_key(key)
         except InvalidArgumentError:

@@ -532,10 +532,7 @@ class WriteBehindDataStore:
         one goes on while batches store something and stops at a batch of which nothing could
         be stored. Never raises for a failing inner store.
         """
-        if now is None:
-            now = self._clock.now_millis()
-        elif type(now) is not int or not 0 <= now <= MAX_MILLIS:
-            check_millis("now", now)
+        now = self._clock.now_millis() if now is None else check_millis("now", now)
         stored = 0
         with self._flush_lock:
             while True:

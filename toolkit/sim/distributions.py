@@ -25,7 +25,8 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 #: Unbounded draws are capped here (int64 holds them, with room to add a time to them).
 _LARGEST = 2.0**62
-_PARAMETERS = ("value", "low", "high", "mean", "median", "sigma", "values", "weights")
+#: Every kind-specific field (all of them but ``kind`` and ``maximum``).
+PARAMETERS: tuple[str, ...] = tuple(name for names in KIND_FIELDS.values() for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ class Distribution:
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "weights", weights)
         own = KIND_FIELDS[kind]
-        for name in _PARAMETERS:
+        for name in PARAMETERS:
             if name not in own and getattr(self, name) != _DEFAULTS[name]:
                 raise ScenarioError(
                     name,

@@ -20,12 +20,10 @@ from typing import Any
 
 from ..config import StorageConfig
 from ..errors import ConfigError
-from .distributions import KIND_FIELDS, Distribution
+from .distributions import KIND_FIELDS, PARAMETERS, Distribution
 from .errors import ScenarioError, check_bool, check_choice, check_int, check_str
 from .latency import LatencyModel
 from .workload import Arrival, KeyPopularity, Workload
-
-_PARAMETER_NAMES = frozenset(name for names in KIND_FIELDS.values() for name in names)
 
 __all__ = [
     "DataStoreSpec",
@@ -290,10 +288,8 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     if len(parts) == 3 and parts[0] == "workload" and parts[2] == "kind" and isinstance(value, str):
         # A distribution changing kind keeps only the fields the new kind reads, so
         # --set workload.ttl_ms.kind=uniform does not trip over the old constant's value.
-        own = KIND_FIELDS.get(value, ())
-        for name in [n for n in node if n not in own and n not in ("kind", "maximum")]:
-            if name in _PARAMETER_NAMES:
-                del node[name]
+        for name in set(PARAMETERS).difference(KIND_FIELDS.get(value, ())):
+            node.pop(name, None)
 
 
 def _resolve_trace(data: dict[str, Any], folder: Path) -> None:
