@@ -411,6 +411,35 @@ def test_the_run_pauses_the_cyclic_collector_and_restores_it(
         gc.enable()
 
 
+@pytest.mark.parametrize("data_store", ["null", "sqlite", "write_behind"])
+def test_a_finished_run_frees_its_store_without_the_cyclic_collector(data_store: str) -> None:
+    """Once run() returns, the record store and its records are freed by reference counting:
+    nothing of the run is left in a reference cycle waiting for a full collection (in a
+    sweep, each run's store would otherwise stay in memory beside the next run's)."""
+    import weakref
+
+    from toolkit import BaseMutationObserver
+
+    class Witness(BaseMutationObserver):
+        pass
+
+    witness = Witness()
+    alive = weakref.ref(witness)
+    changes: dict[str, object] = {"workload.duration_ms": 2000}
+    if data_store != "null":
+        changes["data_store.kind"] = data_store
+    scenario = _mixed(**changes)
+    gc.collect()
+    gc.disable()
+    try:
+        result = run(scenario, observers=[witness])
+        del witness
+        assert alive() is None, "the run's store is still referenced after run() returned"
+        assert result.summary["requests"] > 0
+    finally:
+        gc.enable()
+
+
 def test_gc_paused_restores_the_collector_after_an_error() -> None:
     with pytest.raises(RuntimeError), gc_paused():
         assert not gc.isenabled()

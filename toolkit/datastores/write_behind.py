@@ -682,7 +682,8 @@ class WriteBehindDataStore:
 
     def close(self) -> None:
         """Stop the flusher, store everything queued (:meth:`hard_flush`), then close the inner
-        store if ``close_inner``. Idempotent.
+        store if ``close_inner``, and let go of the stored listeners (nothing is stored
+        after this, and a record store listening would otherwise stay referenced). Idempotent.
 
         Raises :class:`~toolkit.errors.DataStoreError` if the final flush fails; then nothing
         is closed and nothing is dropped: the operations left stay queued (the message says
@@ -693,6 +694,8 @@ class WriteBehindDataStore:
         self.stop_flusher()
         self.hard_flush()  # raises, leaving everything open and queued, if it cannot finish
         self._closed = True
+        with self._lock:
+            self._listeners.clear()
         close = getattr(self.inner, "close", None)
         if self.close_inner and close is not None:
             close()

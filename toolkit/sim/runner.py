@@ -403,14 +403,21 @@ class _Simulation:
         env = self.env
         sc = self.scenario
         fast = self.ds_null and not sc.workload.arrival.closed_loop and self.operations is None
-        for stream in self.streams:
-            env.process(self._client_null(stream) if fast else self._client(stream))
+        # The processes' generators hold this simulation (and through it the store) while
+        # their events wait in the environment's queue, a reference cycle; closing them when
+        # the run ends lets reference counting free the store at once, not the next full
+        # collection (in a sweep, one run's records would otherwise sit beside the next's).
+        processes = [self._client_null(s) if fast else self._client(s) for s in self.streams]
         bg = sc.background
         if bg.expiry_sweep_interval_ms and bg.expiry_sweep_percentage:
-            env.process(self._sweeper(bg.expiry_sweep_interval_ms, bg.expiry_sweep_percentage))
+            processes.append(
+                self._sweeper(bg.expiry_sweep_interval_ms, bg.expiry_sweep_percentage)
+            )
         if sc.data_store.kind == "write_behind":
-            env.process(self._flusher(sc.data_store.flush_interval_ms))
-        env.process(self._sampler(sc.sampling.interval_ms, sc.workload.duration_ms))
+            processes.append(self._flusher(sc.data_store.flush_interval_ms))
+        processes.append(self._sampler(sc.sampling.interval_ms, sc.workload.duration_ms))
+        for process in processes:
+            env.process(process)
         self.recorder.start(0)
         try:
             end = sc.workload.duration_ms
@@ -420,9 +427,13 @@ class _Simulation:
                     env.step()
             self.sample()
         finally:
-            close = getattr(self.ds, "close", None)
-            if close is not None:
-                close()
+            try:
+                close = getattr(self.ds, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                for process in processes:
+                    process.close()
 
     def _run_until(self, end: int, progress: bool) -> None:
         """``env.run(until=end)``, with a progress bar in simulated seconds when asked for.
