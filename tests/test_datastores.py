@@ -899,13 +899,13 @@ def test_a_refused_operation_does_not_hold_back_the_others(tmp_path: Path) -> No
         for key in "abcde":
             wb.add("m", key, key.upper(), 0, 0)
         flaky.refused.add(("m", False, "b"))
-        # each batch holding "b" is refused, then tried one operation at a time: the flush
-        # goes on while batches store something, and stops at ["b"] alone
+        # the batch holding "b" is refused, then tried one operation at a time; the flush
+        # then passes over "b" (not tried again until the next flush) and goes on
         assert wb.flush_due(10) == 4
-        assert flaky.sizes == [2, 1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 1]
+        assert flaky.sizes == [2, 1, 1, 2, 1]
         assert [op.key for op in wb.queued()] == ["b"] and heard == ["a", "c", "d", "e"]
         assert isinstance(wb.last_error, UnsupportedValueError) and "'b'" in str(wb.last_error)
-        assert (wb.stats.writes, wb.stats.write_batches, wb.stats.failures) == (4, 4, 9)
+        assert (wb.stats.writes, wb.stats.write_batches, wb.stats.failures) == (4, 3, 2)
         assert wb.load("m", "b") == "B" and not wb.is_loadable("b", "m")
         assert [flaky.inner.load("m", k) for k in "abcde"] == ["A", None, "C", "D", "E"]
         with pytest.raises(DataStoreError, match="1 operations still queued") as info:
@@ -914,6 +914,52 @@ def test_a_refused_operation_does_not_hold_back_the_others(tmp_path: Path) -> No
         flaky.refused.clear()
         assert wb.flush_due(10) == 1 and heard[-1] == "b"
         assert flaky.inner.load("m", "b") == "B" and wb.pending_operation_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("coalescing", "batch_size"), [(True, 1), (False, 1), (False, 2), (True, 2)]
+)
+def test_a_refused_key_does_not_stop_the_flush_whatever_the_batch_size(
+    tmp_path: Path, coalescing: bool, batch_size: int
+) -> None:
+    # the refused key's operations fill whole batches at the front of the queue (one a
+    # batch, or two of "b" in a non-coalescing batch of two): the flush passes over them
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "s.db", clock))
+    wb = WriteBehindDataStore(
+        flaky, clock, 0, batch_size, write_coalescing=coalescing  # type: ignore[arg-type]
+    )
+    wb.add("m", "b", "B1", 0, 0)
+    wb.add("m", "b", "B2", 0, 0)
+    for key in "xyz":
+        wb.add("m", key, key.upper(), 0, 0)
+    flaky.refused.add(("m", False, "b"))
+    assert wb.flush_due(0) == 3
+    assert [flaky.inner.load("m", k) for k in "bxyz"] == [None, "X", "Y", "Z"]
+    assert [op.value for op in wb.queued()] == (["B2"] if coalescing else ["B1", "B2"])
+    assert wb.load("m", "b") == "B2" and not wb.is_loadable("b", "m")
+    with pytest.raises(DataStoreError, match="still queued"):
+        wb.close()  # refused again: nothing dropped, nothing closed
+    assert not wb.closed and wb.pending_operation_count() == (1 if coalescing else 2)
+    flaky.refused.clear()
+    wb.close()
+    with SQLiteDataStore(tmp_path / "s.db", clock) as reopened:
+        assert [reopened.load("m", k) for k in "bxyz"] == ["B2", "X", "Y", "Z"]
+
+
+def test_hard_flush_stores_the_other_keys_before_raising_for_a_refused_one(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "h.db", clock))
+    wb = WriteBehindDataStore(flaky, clock, 1_000, 1)  # type: ignore[arg-type]
+    for key in "abc":
+        wb.add("m", key, key.upper(), 0, 0)
+    flaky.refused.add(("m", False, "a"))
+    with pytest.raises(DataStoreError, match="1 operations still queued"):
+        wb.hard_flush()
+    assert [op.key for op in wb.queued()] == ["a"]
+    assert flaky.inner.load("m", "b") == "B" and flaky.inner.load("m", "c") == "C"
+    wb.reset()
+    wb.close()
 
 
 def test_a_refused_operation_holds_back_the_later_operations_of_its_key(tmp_path: Path) -> None:
@@ -1372,19 +1418,21 @@ class WriteBehindMachine(RuleBasedStateMachine):
         now = self.clock.now_millis()
         refused = self.flaky.refused
         stored = 0
+        blocked: set[Any] = set()  # keys refused in this flush: passed over from then on
         while self.queue:
             batch = []
-            for op in self.queue[:WB_BATCH]:
-                if op[3] > now and not everything:
+            for op in self.queue:
+                if len(batch) == WB_BATCH or (op[3] > now and not everything):
                     break
-                batch.append(op)
+                if op[0] not in blocked:
+                    batch.append(op)
             if not batch:
                 break
             if self.flaky.failures_left:
                 return -1  # the store's batch fails and stays queued
-            # a refused key's operations stay queued, in order, at the front; the others of
-            # the batch are stored (one at a time when the batch as a whole was refused)
-            held, done, blocked = [], [], set()
+            # a refused key's operations stay queued, in order, and go back to the front; the
+            # others of the batch are stored (one at a time when the batch was refused)
+            held, done = [], []
             for op in batch:
                 qk, value = op[0], op[1]
                 if qk in blocked or qk in refused or (
@@ -1394,7 +1442,8 @@ class WriteBehindMachine(RuleBasedStateMachine):
                     blocked.add(qk)  # a later operation of the key waits for this one
                 else:
                     done.append(op)
-            self.queue[: len(batch)] = held
+            taken = {id(op) for op in batch}
+            self.queue[:] = held + [op for op in self.queue if id(op) not in taken]
             for qk, value, exp, _ in done:
                 if value is None:
                     self.rows.pop(qk, None)
@@ -1403,8 +1452,6 @@ class WriteBehindMachine(RuleBasedStateMachine):
                     self.rows[qk] = (value, exp)
                     self.writes += 1
             stored += len(done)
-            if not done:
-                break
         return stored
 
     @rule()

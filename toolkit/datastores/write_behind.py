@@ -52,7 +52,8 @@ class WriteBehindDataStore:
       itself is failing), its operations are first tried one at a time, as Hazelcast falls
       back from ``storeAll`` to ``store``: one operation the inner store refuses (say a value
       it cannot encode) stays queued with the later operations of its key, and the others
-      are stored.
+      are stored; the rest of that flush passes over the key, so it holds back no other
+      key's operations, whatever the batch size.
     * When a queued primary write reaches the inner store and no newer write of its key is
       queued, every listener of its map is called as ``listener(key, value, now)``; the record
       store uses this to mark the record clean.
@@ -381,25 +382,44 @@ class WriteBehindDataStore:
 
     # --- flushing -----------------------------------------------------------------------
 
-    def _take(self, now: int, everything: bool) -> tuple[list[StoreOp], int]:
-        """Move up to one batch of due operations from the queue to the staging area."""
+    def _take(
+        self, now: int, everything: bool, skip: set[_QKey] | frozenset[_QKey] = frozenset()
+    ) -> tuple[list[StoreOp], int]:
+        """Move up to one batch of due operations from the queue to the staging area, passing
+        over (and leaving in place) the operations of the keys in ``skip``."""
         size = self.write_batch_size
         batch: list[StoreOp] = []
         with self._lock:
             if self.write_coalescing:
                 queue = self._coalesced
-                pop, append = queue.popitem, batch.append
-                for _ in range(min(size, len(queue))):
-                    qk, op = pop(last=False)
-                    if op.due > now and not everything:
-                        queue[qk] = op  # not due: back to the front
-                        queue.move_to_end(qk, last=False)
-                        break
-                    append(op)
+                if skip:
+                    picked: list[_QKey] = []
+                    for qk, op in queue.items():
+                        if len(picked) == size or (op.due > now and not everything):
+                            break
+                        if qk not in skip:
+                            picked.append(qk)
+                    batch = [queue.pop(qk) for qk in picked]
+                else:
+                    pop, append = queue.popitem, batch.append
+                    for _ in range(min(size, len(queue))):
+                        qk, op = pop(last=False)
+                        if op.due > now and not everything:
+                            queue[qk] = op  # not due: back to the front
+                            queue.move_to_end(qk, last=False)
+                            break
+                        append(op)
             else:
                 fifo = self._fifo
+                passed: list[StoreOp] = []
                 while fifo and len(batch) < size and (everything or fifo[0].due <= now):
-                    batch.append(fifo.popleft())
+                    op = fifo.popleft()
+                    if skip and (op.map_name, op.is_backup, op.key) in skip:
+                        passed.append(op)  # every operation of a skipped key: order kept
+                    else:
+                        batch.append(op)
+                if passed:
+                    fifo.extendleft(reversed(passed))
             self._inflight = batch
             return batch, self._generation
 
@@ -416,8 +436,11 @@ class WriteBehindDataStore:
                     op.map_name, op.key, op.value, op.expiration_time, now
                 )
 
-    def _store(self, batch: list[StoreOp], generation: int, now: int) -> tuple[int, bool]:
-        """Store one batch; return (operations stored, whether all of them were).
+    def _store(
+        self, batch: list[StoreOp], generation: int, now: int
+    ) -> tuple[int, bool, set[_QKey], bool]:
+        """Store one batch; return (operations stored, whether all of them were, the keys
+        whose operations the inner store refused, whether the inner store itself failed).
 
         A batch of several operations that fails with anything but a
         :class:`~toolkit.errors.DataStoreError` is tried again one operation at a time
@@ -432,13 +455,17 @@ class WriteBehindDataStore:
                     self._put_back(batch, generation)
                 raise
             self.last_error = err
-            if len(batch) == 1 or isinstance(err, DataStoreError):
+            down = isinstance(err, DataStoreError)
+            if len(batch) == 1 or down:
                 with self._lock:
                     self.stats.failures += 1
                     self._put_back(batch, generation)
-                return 0, False
+                if down:
+                    return 0, False, set(), True
+                op = batch[0]
+                return 0, False, {(op.map_name, op.is_backup, op.key)}, False
             try:
-                stored, held, failures = self._one_by_one(batch, now)
+                stored, held, failures, refused, down = self._one_by_one(batch, now)
             except BaseException:  # interrupted: all of it back (storing a row twice is harmless)
                 with self._lock:
                     self._put_back(batch, generation)
@@ -446,6 +473,7 @@ class WriteBehindDataStore:
             trips = len(stored)
         else:
             stored, held, failures, trips = batch, [], 0, 1
+            refused, down = set(), False
         notify: list[StoreOp] = []
         with self._lock:
             self._inflight = []
@@ -477,15 +505,17 @@ class WriteBehindDataStore:
         for op in reversed(notify):
             for listener in listeners.get(op.map_name, ()):
                 listener(op.key, op.value, now)
-        return len(stored), not held
+        return len(stored), not held, refused, down
 
-    def _one_by_one(self, batch: list[StoreOp], now: int) -> tuple[list[StoreOp], list[StoreOp], int]:
+    def _one_by_one(
+        self, batch: list[StoreOp], now: int
+    ) -> tuple[list[StoreOp], list[StoreOp], int, set[_QKey], bool]:
         """After ``batch`` failed: store its operations one at a time, in order, as Hazelcast
         falls back from ``storeAll`` to ``store``, so one operation the inner store refuses
         does not hold back the others. An operation that fails, and every later operation of
         its key, is held; a :class:`~toolkit.errors.DataStoreError` means the inner store
         itself is failing, and the rest of the batch is held untried. Return (stored, held,
-        failed round trips, the batch's included)."""
+        failed round trips with the batch's, the keys refused, whether the store failed)."""
         stored: list[StoreOp] = []
         held: list[StoreOp] = []
         refused: set[_QKey] = set()
@@ -506,7 +536,7 @@ class WriteBehindDataStore:
                 down = isinstance(err, DataStoreError)
             else:
                 stored.append(op)
-        return stored, held, failures
+        return stored, held, failures, refused, down
 
     def _put_back(self, batch: list[StoreOp], generation: int) -> None:
         self._inflight = []
@@ -529,20 +559,26 @@ class WriteBehindDataStore:
         ``write_batch_size``; return how many were stored.
 
         What fails stays queued (see :attr:`last_error`) and the next call retries it; this
-        one goes on while batches store something and stops at a batch of which nothing could
-        be stored. Never raises for a failing inner store.
+        one passes over the operations of a key the inner store refused (they wait, in
+        order, for the next flush) and goes on with the others, and stops when the inner store
+        itself fails (:class:`~toolkit.errors.DataStoreError`). Never raises for a failing
+        inner store.
         """
         now = self._clock.now_millis() if now is None else check_millis("now", now)
         stored = 0
+        refused_keys: set[_QKey] = set()
         with self._flush_lock:
             while True:
-                batch, generation = self._take(now, False)
+                batch, generation = self._take(now, False, refused_keys)
                 if not batch:
                     break
-                n, complete = self._store(batch, generation, now)
+                n, complete, refused, down = self._store(batch, generation, now)
                 stored += n
-                if not (complete or n):  # nothing of this batch could be stored
+                if complete:
+                    continue
+                if down or not refused:
                     break
+                refused_keys |= refused  # new keys every time: the loop ends
         return stored
 
     def soft_flush(self) -> int:
@@ -563,17 +599,25 @@ class WriteBehindDataStore:
         stored stays queued.
         """
         now = self._clock.now_millis()
+        refused_keys: set[_QKey] = set()
+        failed = False
         with self._flush_lock:
             while True:
-                batch, generation = self._take(now, True)
+                batch, generation = self._take(now, True, refused_keys)
                 if not batch:
-                    return
-                n, complete = self._store(batch, generation, now)
-                if not (complete or n):
-                    raise DataStoreError(
-                        f"write-behind flush failed, {self.pending_operation_count()} "
-                        f"operations still queued: {self.last_error}"
-                    ) from self.last_error
+                    break
+                n, complete, refused, down = self._store(batch, generation, now)
+                if complete:
+                    continue
+                failed = True
+                if down or not refused:
+                    break  # the inner store fails: stop here
+                refused_keys |= refused  # store the other keys' operations first
+            if failed:
+                raise DataStoreError(
+                    f"write-behind flush failed, {self.pending_operation_count()} "
+                    f"operations still queued: {self.last_error}"
+                ) from self.last_error
 
     def flush_key(self, map_name: str, key: Any, value: Any, is_backup: bool) -> None:
         """A dirty record of ``key`` leaves memory (eviction, expiry, clear) while its write is
