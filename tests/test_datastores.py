@@ -529,6 +529,20 @@ class TestPersistentContract:
         s.load("m", 1)
         s.load("m", 99)
         assert s.stats.loads == 2 and s.stats.keys_loaded == 1
+        # a load_all of 1,200 keys takes three round trips (500 keys each) in either store
+        assert len(s.load_all("m", list(range(1_200)))) == 10
+        assert s.stats.loads == 5 and s.stats.keys_loaded == 11
+
+    def test_bytes_written_are_utf8_bytes(self, persistent: Harness) -> None:
+        s, now = persistent.store, persistent.clock.now_millis()
+        s.add("m", "ascii", {"k": "abc"}, 0, now)
+        persistent.settle()
+        ascii_bytes = s.stats.bytes_written
+        assert ascii_bytes == len(encode_value({"k": "abc"}))
+        s.add("m", "utf8", {"k": "日本語"}, 0, now)  # 3 characters, 9 bytes
+        persistent.settle()
+        assert s.stats.bytes_written - ascii_bytes == len(encode_value({"k": "日本語"}).encode())
+        assert s.stats.bytes_written - ascii_bytes == ascii_bytes + 6
 
     def test_closed_store_refuses_work(self, persistent: Harness) -> None:
         persistent.store.close()

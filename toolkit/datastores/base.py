@@ -38,14 +38,14 @@ class DataStoreStats:
     keys_loaded: int = 0
     """Rows returned by loads."""
     queued: int = 0
-    """Writes accepted into a write-behind queue."""
+    """Writes and deletes accepted into a write-behind queue."""
     coalesced: int = 0
     """Queued writes replaced by a later write to the same key before they were stored."""
     failures: int = 0
     """Write round trips that failed (what they held stays queued and is retried): a batch,
     or one operation a write-behind store tried alone after its batch failed."""
     bytes_written: int = 0
-    """Bytes of encoded values written (a ``SizedValue`` counts its ``nbytes``)."""
+    """Bytes of encoded values written, in UTF-8 (a ``SizedValue`` counts its ``nbytes``)."""
     queue_reads: int = 0
     """Loads answered from a write-behind queue or staging area, with no round trip."""
     refused: int = 0

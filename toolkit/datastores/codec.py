@@ -422,11 +422,11 @@ def decode_key(text: str) -> Any:
 
 
 def encoded_size(value: Any, text: str) -> int:
-    """Bytes a stored value accounts for: its text length, or a :class:`SizedValue`'s
-    ``nbytes`` (the placeholder stands for that many bytes of payload)."""
+    """Bytes a stored value accounts for: its text's length in UTF-8, or a
+    :class:`SizedValue`'s ``nbytes`` (the placeholder stands for that many bytes of payload)."""
     if type(value) is SizedValue:
         return value.nbytes  # type: ignore[no-any-return]
-    return len(text)
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _short(value: Any, limit: int = 80) -> str:

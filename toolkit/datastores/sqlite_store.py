@@ -357,7 +357,10 @@ class SQLiteDataStore:
                 else:
                     ev = encode_value(value)
                 params += (map_name, ek, ev, op.expiration_time, now)
-                nbytes += value.nbytes if type(value) is SizedValue else len(ev)
+                if type(value) is SizedValue:
+                    nbytes += value.nbytes
+                else:
+                    nbytes += len(ev) if ev.isascii() else len(ev.encode())
         writes = len(ops) - deletes
         if not steps:
             return
