@@ -141,7 +141,7 @@ def test_sweep_figure_draws_a_panel_per_value_of_a_third_key(
         assert (tmp_path / "three" / "sweep.png").exists()
         args = ["sweep", str(small), "--set", "workload.seed=1,2", "--out", str(tmp_path / "seeds")]
         assert main(args) == 0
-        assert "no sweep.png: no swept key but workload.seed" in capsys.readouterr().out
+        assert "no sweep.png: only workload.seed (the replications) has two" in capsys.readouterr().out
         assert not (tmp_path / "seeds" / "sweep.png").exists()
     finally:
         cli._save = save  # type: ignore[assignment]
@@ -187,3 +187,91 @@ def test_python_dash_m_runs_the_flagship_quickly(tmp_path: Path) -> None:
 def test_makefile_demo_runs_the_flagship() -> None:
     text = (ROOT / "Makefile").read_text()
     assert "$(PY) -m toolkit run data/scenarios/flagship.toml --out results/flagship" in text
+
+
+def test_run_replaces_its_earlier_files_and_leaves_others_alone(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--out", str(out), "--operations"]) == 0
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["run", str(small), "--out", str(out), "--set", "workload.seed=5"]) == 0
+    assert not (out / "operations.csv").exists()  # the first run's: not this one's
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "summary.json").read_text())["seed"] == 5
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        {"timeline.csv", "summary.json", "notes.txt"} | {f"{n}.png" for n in _PANELS}
+    )  # no staging folder left behind
+    printed = capsys.readouterr().out
+    assert f"wrote {out / 'timeline.csv'} (" in printed and "operations.csv" not in printed
+
+
+_PANELS = ("timeline", "memory", "hit_ratio", "expirations", "pending_writes", "latency")
+
+
+def test_an_interrupted_run_leaves_the_earlier_results_whole(
+    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toolkit import plots
+
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "plot_latency", interrupted)  # the last figure
+    assert main(["run", str(small), "--out", str(out), "--set", "workload.seed=9"]) == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_an_out_folder_that_cannot_be_written_fails_before_the_run(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toolkit.sim import runner
+
+    def no_run(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("ran although the results could not be written")
+
+    monkeypatch.setattr(runner, "run", no_run)
+    monkeypatch.setattr(sys.modules["toolkit.sim.sweep"], "run", no_run)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert main(["run", str(small), "--out", str(a_file)]) == 2
+    assert f"--out '{a_file}' is a file, not a folder" in capsys.readouterr().err
+    args = ["sweep", str(small), "--set", "workload.seed=1,2", "--out", str(a_file / "sub")]
+    assert main(args) == 2
+    assert "cannot be written" in capsys.readouterr().err
+
+
+def test_sweep_draws_the_metric_asked_for(small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    writes_only = tmp_path / "writes.toml"
+    writes_only.write_text(SMALL.replace("read_fraction = 0.9", "read_fraction = 0.0"))
+    base = ["sweep", str(writes_only), "--set", "store.max_entry_count=100,300"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert "no sweep.png: hit_ratio has no values in these runs" in printed
+    assert not (tmp_path / "a" / "sweep.png").exists()
+    assert main([*base, "--metric", "mean_size", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert main([*base, "--metric", "mean_sise", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "--metric 'mean_sise' is not a summary column; did you mean 'mean_size'?" in err
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_reader_that_stops_early_does_not_break_the_run(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "run", str(small), "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `| head -1` does once it has its line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0, err
+    assert "BrokenPipeError" not in err
+    assert {f"{n}.png" for n in _PANELS} <= {p.name for p in out.iterdir()}

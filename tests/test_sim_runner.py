@@ -523,3 +523,14 @@ def test_a_failed_flush_round_trip_is_charged_to_flush_time(monkeypatch: pytest.
     rows = tl["backing_writes"].sum() + tl["backing_deletes"].sum()
     expected = (tl["backing_batches"].sum() + 1) * lat.write_ms + rows * lat.write_per_row_ms
     assert calls[0] > 3 and tl["flush_ms"].sum() == pytest.approx(expected)
+
+
+def test_summary_metrics_name_every_measure_of_the_summary() -> None:
+    from toolkit.sim.runner import SUMMARY_METRICS
+
+    summary = run(_mixed(**{"workload.duration_ms": 1000})).summary
+    assert [k for k in summary if k not in SUMMARY_METRICS] == [
+        "scenario", "seed", "duration_ms", "eviction_policy", "max_entry_count",
+        "max_cost_bytes", "expiry_strategy", "data_store",
+    ]
+    assert set(SUMMARY_METRICS) <= set(summary)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from toolkit import StorageConfig
+from toolkit import QueueFullError, StorageConfig
 from toolkit.sim import (
     Arrival,
     KeyPopularity,
@@ -13,6 +15,7 @@ from toolkit.sim import (
     Scenario,
     ScenarioError,
     Workload,
+    load_scenario,
     parse_assignment,
     sweep,
 )
@@ -142,3 +145,47 @@ def test_missing_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", no_distributed)
     with pytest.raises(ToolkitError, match="dask"):
         sweep(_scenario(), {"workload.seed": [1]}, executor="dask")
+
+
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_a_swept_trace_path_is_relative_to_the_scenario_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    def trace(path: Path, requests: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [f"{i},get,k{i % 7},0" for i in range(requests)]
+        path.write_text("time_ms,op,key,value_bytes\n" + "\n".join(lines) + "\n")
+
+    home = tmp_path / "scenarios"
+    trace(home / "traces" / "a.csv", 30)
+    trace(home / "traces" / "b.csv", 60)
+    (home / "t.toml").write_text(
+        '[workload]\nduration_ms = 100\n[workload.arrival]\nkind = "trace"\n'
+        'trace = "traces/a.csv"\n[sampling]\ninterval_ms = 50\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    trace(elsewhere / "traces" / "a.csv", 3)  # decoys where the command runs
+    trace(elsewhere / "traces" / "b.csv", 3)
+    monkeypatch.chdir(elsewhere)
+    grid = {"workload.arrival.trace": ["traces/a.csv", "traces/b.csv"]}
+    rows = sweep(load_scenario(home / "t.toml"), grid, jobs=2, executor=executor).summary
+    assert rows["requests"].tolist() == [30, 60]
+    assert rows["workload.arrival.trace"].tolist() == ["traces/a.csv", "traces/b.csv"]
+
+
+def test_a_failing_point_is_reported_as_a_serial_sweep_reports_it() -> None:
+    # both points overflow a non-coalescing write-behind queue, the first after 150,000
+    # writes, the second at once; every executor names the first, as the serial sweep
+    # (which stops there) does, not the one that failed first
+    failing = _scenario().with_overrides(
+        {"data_store.kind": "write_behind", "data_store.inner": "null",
+         "data_store.write_coalescing": False, "data_store.write_delay_ms": 60_000,
+         "workload.read_fraction": 0.0, "workload.arrival.rate_per_s": 100_000}
+    )
+    grid = {"data_store.queue_capacity": [150_000, 5]}
+    messages = []
+    for executor in ("serial", "process"):
+        with pytest.raises(QueueFullError) as info:
+            sweep(failing, grid, jobs=2, executor=executor)
+        messages.append(str(info.value).split(";")[0])
+    assert messages[0] == messages[1] and "(150000 of 150000 operations" in messages[0]

@@ -4,6 +4,12 @@
 ``sweep SCENARIO.toml --set KEY=V1,V2 ... --out DIR`` writes ``sweep.csv`` (one row per run)
 and a comparison figure. Errors in the scenario or the options are printed with the key and
 line they concern, and the exit status is 2.
+
+A command's files are written into a staging folder inside ``--out`` and moved into place
+together once all are written, replacing that command's files from an earlier call (a file
+the new call does not write, such as ``operations.csv`` without ``--operations``, is
+removed); other files in the folder are left alone. So the folder never mixes two calls'
+results, even after an interrupted one.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +96,81 @@ def _save(fig: Any, path: Path) -> None:
 
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    print(f"wrote {path}")
+
+
+#: The files ``run`` writes (``operations.csv`` only with ``--operations``).
+RUN_FILES: tuple[str, ...] = (
+    "timeline.csv",
+    "operations.csv",
+    "summary.json",
+    "timeline.png",
+    "memory.png",
+    "hit_ratio.png",
+    "expirations.png",
+    "pending_writes.png",
+    "latency.png",
+)
+#: The files ``sweep`` writes (``timelines.csv`` only with ``--timelines``, ``sweep.png`` when
+#: there is a figure to draw).
+SWEEP_FILES: tuple[str, ...] = ("sweep.csv", "timelines.csv", "sweep.png")
+
+
+def _out_folder(text: str) -> Path:
+    """The ``--out`` folder, created now (before any run, so a bad one fails at once)."""
+    from ..errors import ToolkitError
+
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise ToolkitError(f"--out {text!r} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.TemporaryDirectory(dir=out, prefix=".staging-")
+    except OSError as exc:
+        raise ToolkitError(f"--out {text!r} cannot be written: {exc.strerror or exc}") from None
+    probe.cleanup()
+    return out
+
+
+class _Staging:
+    """A staging folder inside ``out``; :meth:`publish` moves what was written there into
+    ``out``, first removing the command's ``owned`` files that this call did not write."""
+
+    def __init__(self, out: Path, owned: Sequence[str]) -> None:
+        self.out = out
+        self.owned = owned
+        self._tmp = tempfile.TemporaryDirectory(dir=out, prefix=".staging-")
+        self.path = Path(self._tmp.name)
+
+    def __enter__(self) -> _Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._tmp.cleanup()
+
+    def publish(self) -> list[Path]:
+        written = {p.name for p in self.path.iterdir()}
+        for name in self.owned:
+            if name not in written:
+                stale = self.out / name
+                if stale.is_file():
+                    stale.unlink()
+        moved = []
+        for name in self.owned:
+            if name in written:
+                os.replace(self.path / name, self.out / name)
+                moved.append(self.out / name)
+        return moved
+
+
+def _report(lines: Sequence[str]) -> None:
+    """Print ``lines``; a reader that stops early (``| head``) ends the output quietly."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -106,39 +189,43 @@ def _run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
         if args.set:
             scenario = scenario.with_overrides(_overrides(args.set, single=True))
+        out = _out_folder(args.out)  # before the run: a folder that cannot be written fails now
         result = run(scenario, record_operations=args.operations, progress=args.progress)
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     timeline = result.timeline
-    timeline.to_csv(out / "timeline.csv", index=False)
-    print(f"wrote {out / 'timeline.csv'} ({len(timeline)} rows)")
-    if result.operations is not None:
-        result.operations.to_csv(out / "operations.csv", index=False)
-        print(f"wrote {out / 'operations.csv'} ({len(result.operations)} rows)")
-    summary = {k: _jsonable(v) for k, v in result.summary.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {out / 'summary.json'}")
-    _save(plots.plot_timeline(timeline, title=scenario.name), out / "timeline.png")
-    for name, panel in (
-        ("memory", plots.plot_size_and_cost),
-        ("hit_ratio", plots.plot_hit_ratio),
-        ("expirations", plots.plot_expirations),
-        ("pending_writes", plots.plot_pending_writes),
-        ("latency", plots.plot_latency),
-    ):
-        fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
-        panel(timeline, ax)
-        _save(fig, out / f"{name}.png")
+    sizes = {"timeline.csv": f" ({len(timeline)} rows)"}
+    with _Staging(out, RUN_FILES) as staging:
+        at = staging.path
+        timeline.to_csv(at / "timeline.csv", index=False)
+        if result.operations is not None:
+            result.operations.to_csv(at / "operations.csv", index=False)
+            sizes["operations.csv"] = f" ({len(result.operations)} rows)"
+        summary = {k: _jsonable(v) for k, v in result.summary.items()}
+        (at / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _save(plots.plot_timeline(timeline, title=scenario.name), at / "timeline.png")
+        for name, panel in (
+            ("memory", plots.plot_size_and_cost),
+            ("hit_ratio", plots.plot_hit_ratio),
+            ("expirations", plots.plot_expirations),
+            ("pending_writes", plots.plot_pending_writes),
+            ("latency", plots.plot_latency),
+        ):
+            fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+            panel(timeline, ax)
+            _save(fig, at / f"{name}.png")
+        written = staging.publish()
     s = result.summary
-    print(
-        f"{scenario.name}: {s['requests']} requests in {s['duration_ms'] / 1000:g} s simulated "
-        f"({result.wall_seconds:.1f} s wall); hit ratio {s['hit_ratio']:.3f}; "
-        f"evictions {s['evictions']}; expired ttl {s['expired_ttl']} / max-idle "
-        f"{s['expired_max_idle']}; backing writes {s['backing_writes']}; "
-        f"p99 latency {s['latency_p99_ms']:.3f} ms"
+    _report(
+        [f"wrote {path}{sizes.get(path.name, '')}" for path in written]
+        + [
+            f"{scenario.name}: {s['requests']} requests in {s['duration_ms'] / 1000:g} s "
+            f"simulated ({result.wall_seconds:.1f} s wall); hit ratio {s['hit_ratio']:.3f}; "
+            f"evictions {s['evictions']}; expired ttl {s['expired_ttl']} / max-idle "
+            f"{s['expired_max_idle']}; backing writes {s['backing_writes']}; "
+            f"p99 latency {s['latency_p99_ms']:.3f} ms"
+        ]
     )
     return 0
 
@@ -148,16 +235,25 @@ def _sweep(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from .. import plots
     from ..errors import ToolkitError
+    from .runner import SUMMARY_METRICS
     from .scenario import load_scenario
-    from .sweep import grid_points, sweep
+    from .sweep import sweep
 
     try:
         scenario = load_scenario(args.scenario)
         grid = _overrides(args.set or [], single=False)
+        if args.metric not in SUMMARY_METRICS:
+            import difflib
+
+            close = difflib.get_close_matches(args.metric, SUMMARY_METRICS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ToolkitError(
+                f"--metric {args.metric!r} is not a summary column; {hint}expected one of: "
+                + ", ".join(SUMMARY_METRICS)
+            )
+        out = _out_folder(args.out)
         result = sweep(
             scenario,
             grid,
@@ -169,42 +265,59 @@ def _sweep(args: argparse.Namespace) -> int:
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result.summary.to_csv(out / "sweep.csv", index=False)
-    print(f"wrote {out / 'sweep.csv'} ({len(result.summary)} rows)")
-    if result.timelines is not None:
-        result.timelines.to_csv(out / "timelines.csv", index=False)
-        print(f"wrote {out / 'timelines.csv'} ({len(result.timelines)} rows)")
+    frame = result.summary
+    sizes = {"sweep.csv": f" ({len(frame)} rows)"}
+    with _Staging(out, SWEEP_FILES) as staging:
+        frame.to_csv(staging.path / "sweep.csv", index=False)
+        if result.timelines is not None:
+            result.timelines.to_csv(staging.path / "timelines.csv", index=False)
+            sizes["timelines.csv"] = f" ({len(result.timelines)} rows)"
+        why_no_figure = _sweep_figure(grid, frame, args.metric, staging.path / "sweep.png")
+        written = staging.publish()
+    _report(
+        [f"wrote {path}{sizes.get(path.name, '')}" for path in written]
+        + ([f"no sweep.png: {why_no_figure}; see sweep.csv"] if why_no_figure else [])
+    )
+    return 0
+
+
+def _sweep_figure(grid: dict[str, list[Any]], frame: Any, metric: str, path: Path) -> str:
+    """Draw ``metric`` over the swept keys into ``path``; return why not ("" when drawn)."""
+    import matplotlib.pyplot as plt
+
+    from .. import plots
+    from .sweep import grid_points
+
     varying = [k for k, v in grid.items() if len(v) > 1 and k != "workload.seed"]
     if not varying:
-        print("no sweep.png: no swept key but workload.seed (replications) has two or more "
-              "values; see sweep.csv")
-        return 0
+        if len(grid.get("workload.seed", ())) > 1:
+            return "only workload.seed (the replications) has two or more values"
+        return "no swept key has two or more values"
+    if frame[metric].isna().all():
+        return (f"{metric} has no values in these runs (hit_ratio needs reads); pick another "
+                "summary column with --metric")
     x, by, panels = _sweep_layout(grid, varying)
     combos = grid_points({k: grid[k] for k in panels})  # [{}] without panel keys
     if len(combos) > _MAX_PANELS:
-        print(f"no sweep.png: {len(combos)} panels (one per value of {', '.join(panels)}) is "
-              f"more than {_MAX_PANELS}; see sweep.csv")
-        return 0
+        return (f"{len(combos)} panels (one per value of {', '.join(panels)}) is more than "
+                f"{_MAX_PANELS}")
     cols = min(3, len(combos))
     rows = -(-len(combos) // cols)
     fig, axes = plt.subplots(
         rows, cols, figsize=(7 if cols == 1 else 4.5 * cols, 4 if rows == 1 else 3.5 * rows),
         layout="constrained", squeeze=False, sharey=True,
     )
-    frame = result.summary
     for ax, combo in zip(axes.flat, combos, strict=False):
         part = frame
         for key, value in combo.items():
             part = part[part[key] == value]
-        plots.plot_comparison(part, x, "hit_ratio", by=by, ax=ax, ylabel="hit ratio")
+        plots.plot_comparison(part, x, metric, by=by, ax=ax, ylabel=metric.replace("_", " "))
         if combo:
             ax.set_title(", ".join(f"{k.split('.')[-1]} = {v}" for k, v in combo.items()), fontsize=9)
     for ax in list(axes.flat)[len(combos):]:
         ax.set_visible(False)
-    _save(fig, out / "sweep.png")
-    return 0
+    _save(fig, path)
+    return ""
 
 
 #: The most panels sweep.png draws (one per combination of the keys beyond the first two).
@@ -264,5 +377,9 @@ def register(sub: Any) -> None:
         "dask (a local Dask cluster) or a Dask scheduler address (tcp://host:8786)",
     )
     p.add_argument("--timelines", action="store_true", help="also write every timeline")
+    p.add_argument(
+        "--metric", default="hit_ratio", metavar="COLUMN",
+        help="the summary column sweep.png draws (default hit_ratio), e.g. mean_expired_present",
+    )
     add_progress_option(p, "a progress bar of runs")
     p.set_defaults(func=_sweep)

@@ -2,7 +2,8 @@
 
 Nothing sleeps. The runner reads the data store's :class:`~toolkit.DataStoreStats` before and
 after each operation and charges the difference: a load round trip, a write round trip (a
-write-through put, or a batch the operation forced out), rows written, writes queued.
+write-through put), rows written, writes queued. The write-behind flusher's batches are
+charged the same way, to background time (``flush_ms``), not to a client.
 """
 
 from __future__ import annotations

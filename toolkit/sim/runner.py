@@ -44,6 +44,7 @@ __all__ = [
     "MillisSimClock",
     "build_data_store",
     "seed_sequences",
+    "SUMMARY_METRICS",
 ]
 
 
@@ -110,6 +111,16 @@ def seed_sequences(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSeq
     store_seq, request_seq = np.random.SeedSequence(seed).spawn(2)
     return store_seq, request_seq
 
+
+#: The numeric measures of a run's summary (besides the scenario's settings it repeats).
+SUMMARY_METRICS: tuple[str, ...] = (
+    *MetricsRecorder().summary(),
+    "backing_writes",
+    "backing_deletes",
+    "backing_batches",
+    "backing_loads",
+    "pending_writes_end",
+)
 
 #: How many times a run with a progress bar stops to update it.
 PROGRESS_STEPS = 200

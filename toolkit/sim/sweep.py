@@ -101,11 +101,16 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def run_point(
-    base: Mapping[str, Any], overrides: Mapping[str, Any], timelines: bool = False
+    base: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    timelines: bool = False,
+    source: str | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Run the scenario ``base`` (its :meth:`~toolkit.sim.Scenario.to_dict` form) with
-    ``overrides``; return (the summary row, the timeline or None). Picklable for workers."""
-    scenario = Scenario.from_dict(base).with_overrides(overrides)
+    ``overrides``; return (the summary row, the timeline or None). ``source`` is the
+    scenario's file (a relative trace path in ``overrides`` is resolved against its folder,
+    as :meth:`~toolkit.sim.Scenario.with_overrides` does). Picklable for workers."""
+    scenario = Scenario.from_dict(base, source=source).with_overrides(overrides)
     result = run(scenario)
     row = {**overrides, **result.summary}
     timeline = None
@@ -128,8 +133,13 @@ def _dask_client(executor: Any, jobs: int) -> tuple[Any, list[Any]]:
     if isinstance(executor, distributed.Client):
         return executor, []
     if executor == "dask":
+        import logging
+
         cluster = distributed.LocalCluster(
-            n_workers=max(1, jobs), threads_per_worker=1, dashboard_address=None
+            n_workers=max(1, jobs),
+            threads_per_worker=1,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,  # a failing run is reported once, by sweep()
         )
         client = distributed.Client(cluster)
         return client, [client, cluster]
@@ -180,25 +190,33 @@ def sweep(
     for point in points:
         scenario.with_overrides(point)
     base = scenario.to_dict()
+    source = scenario.source
     kind = executor if executor is not None else ("process" if jobs > 1 else "serial")
     n = len(points)
     results: list[tuple[dict[str, Any], pd.DataFrame | None] | None] = [None] * n
     from tqdm.auto import tqdm  # imported here: a notebook that never sweeps needs no widget
 
+    # A parallel sweep runs every point, then raises the error of the first point in grid
+    # order that failed: the one a serial sweep would have stopped at.
+    failed: dict[int, BaseException] = {}
     bar = tqdm(total=n, disable=not progress_enabled(progress), desc=scenario.name, unit="run")
     try:
         if kind == "serial":
             for i, point in enumerate(points):
-                results[i] = run_point(base, point, timelines)
+                results[i] = run_point(base, point, timelines, source)
                 bar.update(1)
         elif kind == "process":
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
                 futures: dict[Future[Any], int] = {
-                    pool.submit(run_point, base, point, timelines): i
+                    pool.submit(run_point, base, point, timelines, source): i
                     for i, point in enumerate(points)
                 }
                 for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
+                    error = fut.exception()
+                    if error is None:
+                        results[futures[fut]] = fut.result()
+                    else:
+                        failed[futures[fut]] = error
                     bar.update(1)
         else:
             client, to_close = _dask_client(kind, jobs)
@@ -206,17 +224,22 @@ def sweep(
                 import distributed
 
                 dfuts = client.map(
-                    run_point, [base] * n, points, [timelines] * n, pure=False
+                    run_point, [base] * n, points, [timelines] * n, [source] * n, pure=False
                 )
                 for _ in distributed.as_completed(dfuts):
                     bar.update(1)
-                for i, value in enumerate(client.gather(dfuts)):
-                    results[i] = value
+                for i, dfut in enumerate(dfuts):
+                    if dfut.status == "error":
+                        failed[i] = dfut.exception()
+                    else:
+                        results[i] = dfut.result()
             finally:
                 for obj in to_close:
                     obj.close()
     finally:
         bar.close()
+    if failed:
+        raise failed[min(failed)]
     rows = [r[0] for r in results if r is not None]
     summary = pd.DataFrame(rows)
     tl = None

@@ -87,7 +87,8 @@ class KeyPopularity:
     * ``shifting_hotset``: a hot set that moves to the next ``hot_fraction`` of the key space
       every ``shift_every_ms``: yesterday's hot keys keep their high hit counts, which is
       where LFU loses to LRU.
-    * ``scan``: each client reads the keys in order (wrapping around), from its own offset.
+    * ``scan``: each client names the keys in order (wrapping around), from its own offset
+      (``read_fraction`` still decides whether a request reads or writes).
     * ``unique``: every request names a key never named before (``key_count`` unused).
     """
 
