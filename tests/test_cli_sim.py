@@ -246,7 +246,9 @@ def test_an_out_folder_that_cannot_be_written_fails_before_the_run(
     assert "cannot be written" in capsys.readouterr().err
 
 
-def test_sweep_draws_the_metric_asked_for(small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_draws_the_metric_asked_for(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     writes_only = tmp_path / "writes.toml"
     writes_only.write_text(SMALL.replace("read_fraction = 0.9", "read_fraction = 0.0"))
     base = ["sweep", str(writes_only), "--set", "store.max_entry_count=100,300"]
