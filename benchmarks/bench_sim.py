@@ -2,8 +2,11 @@
 
 1. Throughput: simulated requests per second of :func:`toolkit.sim.run` against a bare SimPy
    loop with the same number of processes and the same number of timeout events (one per
-   request), alternating rounds, medians. The ratio is the share of time SimPy's own event
-   loop takes in a simulation: 1.0 would mean the store and the simulation cost nothing.
+   request), in rounds after an untimed warm-up (the variants rotate who goes first; each
+   timed section starts from a collected heap with the cyclic collector paused, as the
+   runner's loop runs); rates are medians, ratios medians of each round's ratio. The ratio
+   is the share of time SimPy's own event loop takes in a simulation: 1.0 would mean the
+   store and the simulation cost nothing.
    Two workloads: the benchmark scenario (``data/scenarios/large.toml`` cut to 20 s:
    cache-aside, where about a third of the reads miss and also pay a store put; the cut
    ends before the store fills, so nothing is evicted) and a read-mostly one (nearly every
@@ -21,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -57,8 +61,12 @@ def bare_simpy(requests: int, clients: int, rate_per_s: float, seed: int = 0) ->
     for c in range(clients):
         n = per_client + (1 if c < requests % clients else 0)
         env.process(client(rng.exponential(mean_gap, n).tolist()))
+    from toolkit.gcpause import gc_paused
+
+    gc.collect()  # start from a clean heap, as every timed section does
     started = time.perf_counter()
-    env.run()
+    with gc_paused():  # the same collector setting as the runner's loop
+        env.run()
     return time.perf_counter() - started
 
 
@@ -103,10 +111,14 @@ def peer_cache(scenario: Any) -> tuple[int, float, float]:
                     cache[key] = size
                     out(OUTCOME_WRITE)
 
+    from toolkit.gcpause import gc_paused
+
+    gc.collect()  # no garbage or pending full collection left by the previous variant
     started = time.perf_counter()
     for stream in client_streams(w, seed_sequences(w.seed)[1]):
         env.process(client(stream))
-    env.run(until=w.duration_ms)
+    with gc_paused():  # the runner pauses the collector for its loop: so does the peer
+        env.run(until=w.duration_ms)
     elapsed = time.perf_counter() - started
     reads = sum(1 for o in outcomes if o != OUTCOME_WRITE)
     hits = sum(1 for o in outcomes if o == OUTCOME_HIT)
@@ -114,37 +126,54 @@ def peer_cache(scenario: Any) -> tuple[int, float, float]:
 
 
 def throughput(scenario: Any, rounds: int) -> dict[str, Any]:
-    """Median requests/s of the simulation, of the cachetools peer and of the bare loop,
-    alternating rounds."""
+    """Requests/s of the simulation, of the cachetools peer and of the bare loop: medians over
+    ``rounds`` rounds after an untimed warm-up round, the three rotating who goes first; the
+    ratios are medians of each round's own ratios (the rounds' variants ran back to back, so
+    a slow minute of the machine hits all three). Every timed section starts from a
+    collected heap with the cyclic collector paused, as the runner's loop runs."""
     from toolkit.sim import run
 
-    sim_rates: list[float] = []
-    peer_rates: list[float] = []
-    bare_rates: list[float] = []
-    hit_ratio = peer_hit_ratio = float("nan")
-    for r in range(rounds):
+    w = scenario.workload
+    rates: dict[str, list[float]] = {"sim": [], "peer": [], "bare": []}
+    seen: dict[str, Any] = {"requests": 0}
+
+    def sim_round(r: int) -> float:
+        gc.collect()
         started = time.perf_counter()
         result = run(scenario)
         elapsed = time.perf_counter() - started
-        n = int(result.summary["requests"])
-        hit_ratio = float(result.summary["hit_ratio"])
-        sim_rates.append(n / elapsed)
-        peer_n, peer_seconds, peer_hit_ratio = peer_cache(scenario)
-        peer_rates.append(peer_n / peer_seconds)
-        w = scenario.workload
-        bare_rates.append(n / bare_simpy(n, w.clients, w.arrival.rate_per_s, seed=r))
-    sim = statistics.median(sim_rates)
-    peer = statistics.median(peer_rates)
-    bare = statistics.median(bare_rates)
+        seen["requests"] = int(result.summary["requests"])
+        seen["hit_ratio"] = float(result.summary["hit_ratio"])
+        return seen["requests"] / elapsed
+
+    def peer_round(r: int) -> float:
+        peer_n, peer_seconds, seen["peer_hit_ratio"] = peer_cache(scenario)
+        return peer_n / peer_seconds
+
+    def bare_round(r: int) -> float:
+        n = seen["requests"]
+        return n / bare_simpy(n, w.clients, w.arrival.rate_per_s, seed=r)
+
+    variants = [("sim", sim_round), ("peer", peer_round), ("bare", bare_round)]
+    for _, fn in variants:  # warm-up, untimed; also gives the bare loop its request count
+        fn(0)
+    for r in range(rounds):
+        for name, fn in variants[r % 3 :] + variants[: r % 3]:
+            rates[name].append(fn(r))
+    med = statistics.median
     return {
-        "requests": n,
-        "sim": sim,
-        "peer": peer,
-        "bare": bare,
-        "ratio": sim / bare,
-        "peer_ratio": peer / bare,
-        "hit_ratio": hit_ratio,
-        "peer_hit_ratio": peer_hit_ratio,
+        "requests": seen["requests"],
+        "sim": med(rates["sim"]),
+        "peer": med(rates["peer"]),
+        "bare": med(rates["bare"]),
+        "ratio": med(s / b for s, b in zip(rates["sim"], rates["bare"], strict=True)),
+        "peer_ratio": med(p / b for p, b in zip(rates["peer"], rates["bare"], strict=True)),
+        "ratio_range": (
+            min(s / b for s, b in zip(rates["sim"], rates["bare"], strict=True)),
+            max(s / b for s, b in zip(rates["sim"], rates["bare"], strict=True)),
+        ),
+        "hit_ratio": seen["hit_ratio"],
+        "peer_hit_ratio": seen["peer_hit_ratio"],
     }
 
 
@@ -170,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs, fewer rounds")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per measurement")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 5)
+    rounds = args.rounds or (5 if args.quick else 9)
 
     from toolkit.sim import load_scenario
 
@@ -200,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{t['hit_ratio']:.3f}",
                 f"{t['sim']:,.0f}",
                 f"{t['bare']:,.0f}",
-                f"{t['ratio']:.2f}x",
+                f"{t['ratio']:.2f}x ({t['ratio_range'][0]:.2f}-{t['ratio_range'][1]:.2f})",
                 f"{t['peer']:,.0f} ({t['peer_hit_ratio']:.3f})",
                 f"{t['peer_ratio']:.2f}x",
             ]
@@ -214,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "hit ratio",
                 "sim req/s",
                 "bare SimPy events/s",
-                "ratio",
+                "ratio (rounds' range)",
                 "TTLCache in SimPy req/s (hit ratio)",
                 "TTLCache ratio",
             ],
