@@ -50,6 +50,9 @@ def test_parse_assignment() -> None:
     assert parse_assignment('name="a b",true') == ("name", ["a b", True])
     assert parse_assignment('description="a, b",c') == ("description", ["a, b", "c"])
     assert parse_assignment('description="say \\"x,y\\"",2') == ("description", ['say "x,y"', 2])
+    assert parse_assignment("workload.ttl_ms.values=[0, 5000],[0,1]") == (
+        "workload.ttl_ms.values", [[0, 5000], [0, 1]])
+    assert parse_assignment('name="[a,b]",c') == ("name", ["[a,b]", "c"])
     for bad in ("store.max_entry_count", "=1,2", "store.max_entry_count="):
         with pytest.raises(ScenarioError):
             parse_assignment(bad)
@@ -189,3 +192,21 @@ def test_a_failing_point_is_reported_as_a_serial_sweep_reports_it() -> None:
             sweep(failing, grid, jobs=2, executor=executor)
         messages.append(str(info.value).split(";")[0])
     assert messages[0] == messages[1] and "(150000 of 150000 operations" in messages[0]
+
+
+def test_a_grid_with_the_same_run_twice_is_refused() -> None:
+    for grid in ({"store.max_entry_count": [100, 100]},
+                 {"store.eviction_policy": ["LRU", "lru"]},
+                 {"store.max_entry_count": [100, 400], "workload.seed": [1, 1]}):
+        with pytest.raises(ScenarioError, match="are the same run"):
+            sweep(_scenario(), grid)
+
+
+def test_a_list_value_can_be_swept() -> None:
+    scenario = _scenario().with_overrides(
+        {"workload.ttl_ms.kind": "choice", "workload.ttl_ms.values": [0, 500]}
+    )
+    key, values = parse_assignment("workload.ttl_ms.values=[0,500],[0,100000]")
+    rows = sweep(scenario, {key: values}).summary
+    assert rows[key].tolist() == [[0, 500], [0, 100000]]
+    assert rows["expired_ttl"].iloc[0] > rows["expired_ttl"].iloc[1]

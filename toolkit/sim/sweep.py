@@ -51,9 +51,9 @@ def _parse_value(text: str) -> Any:
 def parse_assignment(text: str) -> tuple[str, list[Any]]:
     """``"store.max_entry_count=1000,2000"`` -> ``("store.max_entry_count", [1000, 2000])``.
 
-    Values are read as TOML scalars (``1000``, ``0.5``, ``true``, ``"x"``; a comma inside
-    double quotes belongs to the string); anything else is a bare string (``lru``). Raises
-    :class:`~toolkit.sim.ScenarioError` without ``=`` or values.
+    Values are read as TOML values (``1000``, ``0.5``, ``true``, ``"x"``, ``[0, 5000]``; a
+    comma inside double quotes or brackets belongs to the value); anything else is a bare
+    string (``lru``). Raises :class:`~toolkit.sim.ScenarioError` without ``=`` or values.
     """
     if "=" not in text:
         raise ScenarioError(text, "a --set needs KEY=VALUE[,VALUE...]")
@@ -70,22 +70,30 @@ def parse_assignment(text: str) -> tuple[str, list[Any]]:
 
 
 def _split_values(text: str) -> list[str]:
-    """``text`` split at the commas that are not inside double quotes."""
+    """``text`` split at the commas that are not inside double quotes or brackets."""
     parts: list[str] = []
     current: list[str] = []
     quoted = escaped = False
+    depth = 0
     for ch in text:
-        if ch == "," and not quoted:
+        if ch == "," and not quoted and depth == 0:
             parts.append("".join(current))
             current = []
             continue
         current.append(ch)
         if escaped:
             escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
+        elif quoted:
+            if ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = False
         elif ch == '"':
-            quoted = not quoted
+            quoted = True
+        elif ch == "[":
+            depth += 1
+        elif ch == "]" and depth:
+            depth -= 1
     parts.append("".join(current))
     return parts
 
@@ -187,8 +195,15 @@ def sweep(
             f"(tcp://host:8786), got {executor!r}",
         )
     points = grid_points(grid)
+    seen: dict[str, dict[str, Any]] = {}
     for point in points:
-        scenario.with_overrides(point)
+        same = repr(scenario.with_overrides(point).to_dict())
+        if same in seen:  # a value given twice, or two spellings of one (LRU and lru)
+            raise ScenarioError(
+                ", ".join(point),
+                f"the grid points {seen[same]} and {point} are the same run; give each value once",
+            )
+        seen[same] = point
     base = scenario.to_dict()
     source = scenario.source
     kind = executor if executor is not None else ("process" if jobs > 1 else "serial")
