@@ -655,3 +655,134 @@ def test_a_record_rewritten_with_the_same_object_stays_dirty_while_queued() -> N
         wb.flush_due()  # stores 7; the first listener puts 7 again, queued until t = 20
         assert wb.pending_operation_count() == 1
         assert rs.get("k").metadata.is_dirty()  # type: ignore[union-attr]
+
+
+# --- a reference model: nothing acknowledged is lost, no read is stale ------------------------
+
+from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import (  # noqa: E402
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+PM_KEYS = ["a", "b", "c", "d", "e"]
+
+
+class PersistentStoreMachine(RuleBasedStateMachine):
+    """A record store of three entries (sampled LRU) over write-behind over SQLite, on a manual
+    clock, against a model that keeps only each key's last client write and its expiry time.
+
+    Whatever memory does (eviction, TTL and max-idle expiry, the sweep, evicting everything,
+    a clean restart) and whenever the flusher runs, a read returns the model's live value: the
+    newest write unless its TTL has passed; a dirty record is one whose write is still queued;
+    and once everything is flushed the database holds exactly the model's live values.
+    """
+
+    coalescing = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = ManualClock(1_000)
+        self.sqlite = SQLiteDataStore(":memory:", self.clock)
+        self.model: dict[str, tuple[int, int] | None] = {}  # key -> (value, expires at; 0 never)
+        self.counter = 0
+        self.restarts = 0
+
+    @initialize()
+    def open(self) -> None:
+        self._open()
+
+    def _open(self) -> None:
+        self.wb = WriteBehindDataStore(
+            self.sqlite, self.clock, 100, 2, write_coalescing=self.coalescing, close_inner=False
+        )
+        self.store = DefaultRecordStore(
+            "m", 0, data_store=self.wb, clock=self.clock,
+            config=StorageConfig(max_entry_count=3, sampling_seed=self.restarts),
+        )
+
+    def live(self, key: str) -> int | None:
+        entry = self.model.get(key)
+        if entry is None:
+            return None
+        value, expires = entry
+        if expires and self.clock.now_millis() > expires:
+            return None
+        return value
+
+    @rule(key=st.sampled_from(PM_KEYS), ttl=st.sampled_from([0, 0, 50, 300]),
+          idle=st.sampled_from([0, 0, 40]))
+    def put(self, key: str, ttl: int, idle: int) -> None:
+        self.counter += 1
+        previous = self.store.put(key, self.counter, ExpiryPolicy(ttl, idle))
+        assert previous in (None, self.live(key))  # None: not in memory (no load on put)
+        now = self.clock.now_millis()
+        self.model[key] = (self.counter, now + ttl if ttl else 0)
+
+    @rule(key=st.sampled_from(PM_KEYS))
+    def get(self, key: str) -> None:
+        record = self.store.get(key, touch=True)
+        assert (record.value if record is not None else None) == self.live(key), key
+
+    @rule(key=st.sampled_from(PM_KEYS))
+    def remove(self, key: str) -> None:
+        assert self.store.remove(key) == self.live(key), key
+        self.model[key] = None
+
+    @rule(ms=st.sampled_from([1, 20, 45, 120, 400]))
+    def advance(self, ms: int) -> None:
+        self.clock.advance(ms)
+
+    @rule()
+    def flush_due(self) -> None:
+        self.wb.flush_due()
+
+    @rule()
+    def sweep(self) -> None:
+        self.store.evict_expired(100, self.clock.now_millis())
+
+    @rule()
+    def evict_all(self) -> None:
+        self.store.evict_all()
+
+    @precondition(lambda self: self.restarts < 3)
+    @rule()
+    def restart(self) -> None:
+        self.wb.close()  # a clean shutdown: everything queued is stored
+        assert self.wb.pending_operation_count() == 0
+        self.restarts += 1
+        self._open()
+
+    @invariant()
+    def dirty_exactly_while_queued(self) -> None:
+        for key in PM_KEYS:
+            record = self.store.storage().get(key)
+            if record is not None:
+                assert record.metadata.is_dirty() == (not self.wb.is_loadable(key, "m")), key
+
+    @invariant()
+    def within_capacity(self) -> None:
+        assert self.store.size() <= 3
+
+    def teardown(self) -> None:
+        if not hasattr(self, "wb"):
+            return
+        self.wb.close()
+        for key in PM_KEYS:
+            assert self.sqlite.load("m", key) == self.live(key), key
+        self.sqlite.close()
+
+
+class NonCoalescingPersistentStoreMachine(PersistentStoreMachine):
+    coalescing = False
+
+
+_PM_SETTINGS = settings(max_examples=60, stateful_step_count=50, deadline=None)
+TestPersistentStoreMachine = PersistentStoreMachine.TestCase
+TestPersistentStoreMachine.settings = _PM_SETTINGS
+TestNonCoalescingPersistentStoreMachine = NonCoalescingPersistentStoreMachine.TestCase
+TestNonCoalescingPersistentStoreMachine.settings = _PM_SETTINGS
