@@ -277,3 +277,21 @@ def test_a_reader_that_stops_early_does_not_break_the_run(small: Path, tmp_path:
     assert proc.wait(timeout=120) == 0, err
     assert "BrokenPipeError" not in err
     assert {f"{n}.png" for n in _PANELS} <= {p.name for p in out.iterdir()}
+
+
+def test_sweep_keep_going_writes_every_row_and_exits_1(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["sweep", str(small), "--set", "data_store.kind=write_behind",
+            "--set", "data_store.write_coalescing=false", "--set", "data_store.inner=null",
+            "--set", "data_store.write_delay_ms=60000", "--set", "data_store.queue_capacity=5,1000000",
+            "--out", str(tmp_path / "o")]
+    assert main(args) == 2  # without --keep-going: the first failure ends the sweep
+    assert "queue is full (5 of 5" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "sweep.csv").exists()
+    assert main([*args, "--keep-going"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 runs failed" in err and "QueueFullError" in err
+    frame = pd.read_csv(tmp_path / "o" / "sweep.csv")
+    assert frame["error"].notna().tolist() == [True, False]
+    assert frame["hit_ratio"].notna().tolist() == [False, True]

@@ -210,3 +210,21 @@ def test_a_list_value_can_be_swept() -> None:
     rows = sweep(scenario, {key: values}).summary
     assert rows[key].tolist() == [[0, 500], [0, 100000]]
     assert rows["expired_ttl"].iloc[0] > rows["expired_ttl"].iloc[1]
+
+
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_keep_going_gives_every_point_a_row(executor: str) -> None:
+    overflowing = _scenario().with_overrides(
+        {"data_store.kind": "write_behind", "data_store.inner": "null",
+         "data_store.write_coalescing": False, "data_store.write_delay_ms": 60_000}
+    )
+    grid = {"data_store.queue_capacity": [5, 100_000], "workload.seed": [1, 2]}
+    rows = sweep(overflowing, grid, jobs=2, executor=executor, keep_going=True).summary
+    assert list(rows.columns[:2]) == list(grid) and rows.columns[-1] == "error"
+    assert rows["data_store.queue_capacity"].tolist() == [5, 5, 100_000, 100_000]
+    failed = rows["error"].notna().tolist()
+    assert failed == [True, True, False, False]
+    assert rows["error"].iloc[0].startswith("QueueFullError: write-behind queue is full (5 of 5")
+    assert rows["requests"].isna().tolist() == failed
+    ran = sweep(overflowing, {"data_store.queue_capacity": [100_000], "workload.seed": [1]}).summary
+    assert rows["requests"].iloc[2] == ran["requests"].iloc[0]

@@ -261,6 +261,7 @@ def _sweep(args: argparse.Namespace) -> int:
             executor=args.executor,
             progress=args.progress,
             timelines=args.timelines,
+            keep_going=args.keep_going,
         )
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -278,6 +279,14 @@ def _sweep(args: argparse.Namespace) -> int:
         [f"wrote {path}{sizes.get(path.name, '')}" for path in written]
         + ([f"no sweep.png: {why_no_figure}; see sweep.csv"] if why_no_figure else [])
     )
+    if "error" in frame and frame["error"].notna().any():
+        failed = frame["error"].dropna()
+        print(
+            f"error: {len(failed)} of {len(frame)} runs failed (the error column of sweep.csv); "
+            f"the first: {failed.iloc[0]}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -293,7 +302,7 @@ def _sweep_figure(grid: dict[str, list[Any]], frame: Any, metric: str, path: Pat
         if len(grid.get("workload.seed", ())) > 1:
             return "only workload.seed (the replications) has two or more values"
         return "no swept key has two or more values"
-    if frame[metric].isna().all():
+    if metric not in frame or frame[metric].isna().all():
         return (f"{metric} has no values in these runs (hit_ratio needs reads); pick another "
                 "summary column with --metric")
     x, by, panels = _sweep_layout(grid, varying)
@@ -377,6 +386,10 @@ def register(sub: Any) -> None:
         "dask (a local Dask cluster) or a Dask scheduler address (tcp://host:8786)",
     )
     p.add_argument("--timelines", action="store_true", help="also write every timeline")
+    p.add_argument(
+        "--keep-going", action="store_true",
+        help="run every point even when some fail: their rows hold the error (exit status 1)",
+    )
     p.add_argument(
         "--metric", default="hit_ratio", metavar="COLUMN",
         help="the summary column sweep.png draws (default hit_ratio), e.g. mean_expired_present",

@@ -113,14 +113,25 @@ def run_point(
     overrides: Mapping[str, Any],
     timelines: bool = False,
     source: str | None = None,
+    keep_going: bool = False,
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Run the scenario ``base`` (its :meth:`~toolkit.sim.Scenario.to_dict` form) with
     ``overrides``; return (the summary row, the timeline or None). ``source`` is the
     scenario's file (a relative trace path in ``overrides`` is resolved against its folder,
-    as :meth:`~toolkit.sim.Scenario.with_overrides` does). Picklable for workers."""
+    as :meth:`~toolkit.sim.Scenario.with_overrides` does). With ``keep_going`` a run that
+    fails with a :class:`~toolkit.errors.ToolkitError` gives a row of the overrides and its
+    ``error`` (type and message), and a row that ran has ``error`` None. Picklable for
+    workers."""
     scenario = Scenario.from_dict(base, source=source).with_overrides(overrides)
-    result = run(scenario)
+    try:
+        result = run(scenario)
+    except ToolkitError as exc:
+        if not keep_going:
+            raise
+        return {**overrides, "error": f"{type(exc).__name__}: {exc}"}, None
     row = {**overrides, **result.summary}
+    if keep_going:
+        row["error"] = None
     timeline = None
     if timelines:
         timeline = result.timeline.copy()
@@ -169,8 +180,14 @@ def sweep(
     executor: Any = None,
     progress: bool | None = False,
     timelines: bool = False,
+    keep_going: bool = False,
 ) -> SweepResult:
     """Run ``scenario`` at every point of ``grid`` (dotted key -> values).
+
+    A run that fails raises its error (a parallel sweep finishes the other runs, then
+    raises the error of the first failing point in grid order, as a serial sweep does);
+    with ``keep_going`` every point gets a row, and the last column, ``error``, holds the
+    failure of those that failed (their measures are NaN) and None for the others.
 
     ``executor``: ``"serial"``, ``"process"`` (a pool of ``jobs`` processes), ``"dask"`` (a
     local Dask cluster of ``jobs`` workers), a Dask scheduler address, or a
@@ -218,12 +235,12 @@ def sweep(
     try:
         if kind == "serial":
             for i, point in enumerate(points):
-                results[i] = run_point(base, point, timelines, source)
+                results[i] = run_point(base, point, timelines, source, keep_going)
                 bar.update(1)
         elif kind == "process":
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
                 futures: dict[Future[Any], int] = {
-                    pool.submit(run_point, base, point, timelines, source): i
+                    pool.submit(run_point, base, point, timelines, source, keep_going): i
                     for i, point in enumerate(points)
                 }
                 for fut in as_completed(futures):
@@ -239,7 +256,8 @@ def sweep(
                 import distributed
 
                 dfuts = client.map(
-                    run_point, [base] * n, points, [timelines] * n, [source] * n, pure=False
+                    run_point, [base] * n, points, [timelines] * n, [source] * n,
+                    [keep_going] * n, pure=False,
                 )
                 for _ in distributed.as_completed(dfuts):
                     bar.update(1)
@@ -256,8 +274,14 @@ def sweep(
     if failed:
         raise failed[min(failed)]
     rows = [r[0] for r in results if r is not None]
-    summary = pd.DataFrame(rows)
+    columns = None
+    if keep_going:  # the same columns, in the same order, whichever points failed
+        ran = next((row for row in rows if row["error"] is None), None)
+        measures = [k for k in (ran or {}) if k not in grid and k != "error"]
+        columns = [*grid, *measures, "error"]
+    summary = pd.DataFrame(rows, columns=columns)
     tl = None
     if timelines:
-        tl = pd.concat([r[1] for r in results if r is not None], ignore_index=True)
+        frames = [r[1] for r in results if r is not None and r[1] is not None]
+        tl = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return SweepResult(summary, tl)
