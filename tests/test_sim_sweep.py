@@ -228,3 +228,31 @@ def test_keep_going_gives_every_point_a_row(executor: str) -> None:
     assert rows["requests"].isna().tolist() == failed
     ran = sweep(overflowing, {"data_store.queue_capacity": [100_000], "workload.seed": [1]}).summary
     assert rows["requests"].iloc[2] == ran["requests"].iloc[0]
+
+
+def test_numpy_values_work_as_python_values() -> None:
+    import json
+
+    import numpy as np
+
+    from toolkit import ExpiryPolicy, SizedValue
+    from toolkit.sim import Distribution
+
+    # a notebook's values often come from numpy or pandas
+    assert StorageConfig(max_entry_count=np.int64(5)).max_entry_count == 5
+    assert type(StorageConfig(max_entry_count=np.int64(5)).max_entry_count) is int
+    assert ExpiryPolicy(np.int64(5), np.int32(0)) == ExpiryPolicy(5, 0)
+    assert SizedValue(np.int64(10)).nbytes == 10
+    assert Distribution("choice", values=np.array([0, 500])).values == Distribution(
+        "choice", values=(0, 500)).values
+    scenario = _scenario().with_overrides({"store.max_entry_count": np.int64(300),
+                                           "workload.write_on_miss": np.bool_(False)})
+    assert scenario.store.max_entry_count == 300 and scenario.workload.write_on_miss is False
+    rows = sweep(_scenario(), {"store.max_entry_count": np.arange(100, 300, 100),
+                               "workload.read_fraction": pd.Series([0.5])}).summary
+    assert rows["store.max_entry_count"].tolist() == [100, 200]
+    assert json.dumps(rows.iloc[0].to_dict(), default=str)  # plain values throughout
+    with pytest.raises(ScenarioError, match="non-empty list"):
+        sweep(_scenario(), {"store.max_entry_count": np.array([], dtype=int)})
+    with pytest.raises(ScenarioError, match="non-empty list"):
+        sweep(_scenario(), {"store.max_entry_count": 100})

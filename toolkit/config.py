@@ -6,7 +6,7 @@ import enum
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, plain_fields
 
 __all__ = ["StorageConfig", "EvictionPolicy", "ExpiryStrategy"]
 
@@ -90,6 +90,7 @@ class StorageConfig:
     sampling_seed: int | None = None
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         _check_int("default_ttl_millis", self.default_ttl_millis)
         _check_int("default_max_idle_millis", self.default_max_idle_millis)
         _check_int("max_entry_count", self.max_entry_count)

@@ -6,6 +6,9 @@ value and what was expected; a refused operation changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 __all__ = [
     "ToolkitError",
     "InvalidArgumentError",
@@ -38,6 +41,29 @@ class DataStoreError(ToolkitError):
 
 class QueueFullError(ToolkitError):
     """A write-behind queue is at capacity and refuses the write."""
+
+
+def to_plain(value: Any) -> Any:
+    """A numpy scalar or array (``np.int64(5)``, ``np.bool_(True)``, ``np.arange(3)``) as the
+    Python value(s) it holds, also inside a list or tuple; anything else unchanged. Values
+    taken from numpy or pandas in a notebook then pass the same checks as Python's."""
+    t = type(value)
+    if t.__module__ == "numpy" and hasattr(value, "tolist"):
+        return value.tolist()
+    if t is list or t is tuple:
+        items = [to_plain(v) for v in value]
+        if any(a is not b for a, b in zip(items, value, strict=True)):
+            return t(items)
+    return value
+
+
+def plain_fields(obj: Any) -> None:
+    """Replace numpy values in the fields of the (frozen) dataclass ``obj`` by :func:`to_plain`."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        plain = to_plain(value)
+        if plain is not value:
+            object.__setattr__(obj, f.name, plain)
 
 
 def check_non_negative_int(name: str, value: object) -> int:

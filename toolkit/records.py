@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .errors import InvalidArgumentError, check_non_negative_int
+from .errors import InvalidArgumentError, check_non_negative_int, plain_fields
 
 __all__ = [
     "RecordMetadata",
@@ -65,6 +65,8 @@ class ExpiryPolicy:
     NONE: ClassVar[ExpiryPolicy]
 
     def __post_init__(self) -> None:
+        if type(self.ttl_millis) is not int or type(self.max_idle_millis) is not int:
+            plain_fields(self)  # np.int64(5) is 5
         check_non_negative_int("ttl_millis", self.ttl_millis)
         check_non_negative_int("max_idle_millis", self.max_idle_millis)
 
@@ -308,6 +310,8 @@ class SizedValue:
     tag: int = 0
 
     def __post_init__(self) -> None:
+        if type(self.nbytes) is not int or type(self.tag) is not int:
+            plain_fields(self)  # np.int64(5) is 5
         check_non_negative_int("nbytes", self.nbytes)
         if type(self.tag) is not int:
             raise InvalidArgumentError(f"SizedValue tag must be an int, got {self.tag!r}")

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import plain_fields
 from .errors import ScenarioError, check_choice, check_int, check_number
 
 __all__ = ["Distribution", "DISTRIBUTION_KINDS", "KIND_FIELDS"]
@@ -57,6 +58,7 @@ class Distribution:
     maximum: int = 0
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         kind = check_choice("kind", self.kind, DISTRIBUTION_KINDS)
         object.__setattr__(self, "kind", kind)
         check_int("value", self.value)

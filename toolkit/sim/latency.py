@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import plain_fields
 from .errors import check_number
 
 __all__ = ["LatencyModel"]
@@ -37,6 +38,7 @@ class LatencyModel:
     queue_ms: float = 0.01
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         for name in self.__dataclass_fields__:
             check_number(name, getattr(self, name))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import StorageConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, plain_fields, to_plain
 from .distributions import KIND_FIELDS, PARAMETERS, Distribution
 from .errors import ScenarioError, check_bool, check_choice, check_int, check_str
 from .latency import LatencyModel
@@ -61,6 +61,7 @@ class DataStoreSpec:
     flush_interval_ms: int = 1000
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         object.__setattr__(self, "kind", check_choice("kind", self.kind, DATA_STORE_KINDS))
         object.__setattr__(self, "inner", check_choice("inner", self.inner, ("sqlite", "null")))
         check_str("path", self.path)
@@ -82,6 +83,7 @@ class Background:
     expiry_sweep_percentage: int = 10
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         check_int("expiry_sweep_interval_ms", self.expiry_sweep_interval_ms)
         check_int("expiry_sweep_percentage", self.expiry_sweep_percentage)
         if self.expiry_sweep_percentage > 100:
@@ -99,6 +101,7 @@ class Sampling:
     expired_present: bool = True
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         check_int("interval_ms", self.interval_ms, minimum=1)
         check_bool("expired_present", self.expired_present)
 
@@ -191,6 +194,7 @@ class Scenario:
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         check_str("name", self.name)
         if not self.name:
             raise ScenarioError("name", "must not be empty")
@@ -262,7 +266,7 @@ class Scenario:
         data = self.to_dict()
         # A distribution's new kind first: it drops the old kind's fields, not those set here.
         for dotted, value in sorted(overrides.items(), key=lambda kv: not kv[0].endswith(".kind")):
-            set_dotted(data, dotted, value)
+            set_dotted(data, dotted, to_plain(value))
         if self.source is not None:  # a trace path given here is relative to the file too
             _resolve_trace(data, Path(self.source).resolve().parent)
         return Scenario.from_dict(data, source=self.source)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ToolkitError
+from ..errors import ToolkitError, to_plain
 from ..progress import progress_enabled
 from .errors import ScenarioError
 from .runner import run
@@ -98,14 +98,22 @@ def _split_values(text: str) -> list[str]:
     return parts
 
 
-def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of the grid's values, the first key varying slowest."""
+def grid_points(grid: Mapping[str, Iterable[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, the first key varying slowest.
+
+    A key's values are any sequence or array (a list, a range, ``np.arange(...)``, a pandas
+    Series); numpy values count as the Python values they hold."""
     keys = list(grid)
+    axes = []
     for key in keys:
         values = grid[key]
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
             raise ScenarioError(key, f"grid values must be a non-empty list, got {values!r}")
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+        plain = [to_plain(v) for v in values]
+        if not plain:
+            raise ScenarioError(key, f"grid values must be a non-empty list, got {values!r}")
+        axes.append(plain)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
 def run_point(
@@ -174,7 +182,7 @@ def _dask_client(executor: Any, jobs: int) -> tuple[Any, list[Any]]:
 
 def sweep(
     scenario: Scenario,
-    grid: Mapping[str, Sequence[Any]],
+    grid: Mapping[str, Iterable[Any]],
     *,
     jobs: int = 1,
     executor: Any = None,

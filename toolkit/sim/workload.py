@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..errors import plain_fields
 from .distributions import Distribution
 from .errors import (
     ScenarioError,
@@ -67,6 +68,7 @@ class Arrival:
     trace: str = ""
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         object.__setattr__(self, "kind", check_choice("kind", self.kind, ARRIVAL_KINDS))
         check_number("rate_per_s", self.rate_per_s, strict_minimum=True)
         check_bool("closed_loop", self.closed_loop)
@@ -100,6 +102,7 @@ class KeyPopularity:
     shift_every_ms: int = 0
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         kind = check_choice("kind", self.kind, KEY_KINDS)
         object.__setattr__(self, "kind", kind)
         check_int("key_count", self.key_count, minimum=1)
@@ -151,6 +154,7 @@ class Workload:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         for name, cls in (
             ("arrival", Arrival),
             ("keys", KeyPopularity),
