@@ -138,6 +138,9 @@ def test_missing_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from toolkit.errors import ToolkitError
 
+    import gc
+
+    gc.collect()  # finalise any Dask object left by an earlier test before imports fail
     real_import = builtins.__import__
 
     def no_distributed(name: str, *args: object, **kwargs: object) -> object:
