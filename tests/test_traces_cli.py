@@ -120,6 +120,20 @@ def test_mrc_writes_csv_and_png(trace_file: Path, tmp_path: Path, capsys: pytest
     assert "wrote" in capsys.readouterr().out
 
 
+def test_mrc_out_is_checked_first_and_written_whole(
+    trace_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert main(["mrc", str(trace_file), "--capacities", "5,50", "--out", str(a_file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    out = tmp_path / "mrc"
+    assert main(["mrc", str(trace_file), "--capacities", "5,50", "--out", str(out)]) == 0
+    assert main(["mrc", str(trace_file), "--capacities", "5,50,200", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["mrc.csv", "mrc.png"]  # no staging left
+    assert len(pd.read_csv(out / "mrc.csv")) == 3
+
+
 def test_mrc_other_policy_by_bytes(trace_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "fifo"
     argv = [

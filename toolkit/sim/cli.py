@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..outdir import Staging, out_folder, report
 from ..progress import add_progress_option
 
 __all__ = ["register"]
@@ -115,64 +113,6 @@ RUN_FILES: tuple[str, ...] = (
 SWEEP_FILES: tuple[str, ...] = ("sweep.csv", "timelines.csv", "sweep.png")
 
 
-def _out_folder(text: str) -> Path:
-    """The ``--out`` folder, created now (before any run, so a bad one fails at once)."""
-    from ..errors import ToolkitError
-
-    out = Path(text)
-    if out.exists() and not out.is_dir():
-        raise ToolkitError(f"--out {text!r} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.TemporaryDirectory(dir=out, prefix=".staging-")
-    except OSError as exc:
-        raise ToolkitError(f"--out {text!r} cannot be written: {exc.strerror or exc}") from None
-    probe.cleanup()
-    return out
-
-
-class _Staging:
-    """A staging folder inside ``out``; :meth:`publish` moves what was written there into
-    ``out``, first removing the command's ``owned`` files that this call did not write."""
-
-    def __init__(self, out: Path, owned: Sequence[str]) -> None:
-        self.out = out
-        self.owned = owned
-        self._tmp = tempfile.TemporaryDirectory(dir=out, prefix=".staging-")
-        self.path = Path(self._tmp.name)
-
-    def __enter__(self) -> _Staging:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._tmp.cleanup()
-
-    def publish(self) -> list[Path]:
-        written = {p.name for p in self.path.iterdir()}
-        for name in self.owned:
-            if name not in written:
-                stale = self.out / name
-                if stale.is_file():
-                    stale.unlink()
-        moved = []
-        for name in self.owned:
-            if name in written:
-                os.replace(self.path / name, self.out / name)
-                moved.append(self.out / name)
-        return moved
-
-
-def _report(lines: Sequence[str]) -> None:
-    """Print ``lines``; a reader that stops early (``| head``) ends the output quietly."""
-    try:
-        for line in lines:
-            print(line)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
-
-
 def _run(args: argparse.Namespace) -> int:
     """Run one scenario; write its timeline, summary and figures."""
     import matplotlib
@@ -189,14 +129,14 @@ def _run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
         if args.set:
             scenario = scenario.with_overrides(_overrides(args.set, single=True))
-        out = _out_folder(args.out)  # before the run: a folder that cannot be written fails now
+        out = out_folder(args.out)  # before the run: a folder that cannot be written fails now
         result = run(scenario, record_operations=args.operations, progress=args.progress)
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     timeline = result.timeline
     sizes = {"timeline.csv": f" ({len(timeline)} rows)"}
-    with _Staging(out, RUN_FILES) as staging:
+    with Staging(out, RUN_FILES) as staging:
         at = staging.path
         timeline.to_csv(at / "timeline.csv", index=False)
         if result.operations is not None:
@@ -217,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
             _save(fig, at / f"{name}.png")
         written = staging.publish()
     s = result.summary
-    _report(
+    report(
         [f"wrote {path}{sizes.get(path.name, '')}" for path in written]
         + [
             f"{scenario.name}: {s['requests']} requests in {s['duration_ms'] / 1000:g} s "
@@ -253,7 +193,7 @@ def _sweep(args: argparse.Namespace) -> int:
                 f"--metric {args.metric!r} is not a summary column; {hint}expected one of: "
                 + ", ".join(SUMMARY_METRICS)
             )
-        out = _out_folder(args.out)
+        out = out_folder(args.out)
         result = sweep(
             scenario,
             grid,
@@ -268,14 +208,14 @@ def _sweep(args: argparse.Namespace) -> int:
         return 2
     frame = result.summary
     sizes = {"sweep.csv": f" ({len(frame)} rows)"}
-    with _Staging(out, SWEEP_FILES) as staging:
+    with Staging(out, SWEEP_FILES) as staging:
         frame.to_csv(staging.path / "sweep.csv", index=False)
         if result.timelines is not None:
             result.timelines.to_csv(staging.path / "timelines.csv", index=False)
             sizes["timelines.csv"] = f" ({len(result.timelines)} rows)"
         why_no_figure = _sweep_figure(grid, frame, args.metric, staging.path / "sweep.png")
         written = staging.publish()
-    _report(
+    report(
         [f"wrote {path}{sizes.get(path.name, '')}" for path in written]
         + ([f"no sweep.png: {why_no_figure}; see sweep.csv"] if why_no_figure else [])
     )

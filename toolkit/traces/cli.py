@@ -125,9 +125,11 @@ def _mrc(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..outdir import Staging, out_folder, report
     from .mrc import miss_ratio_curve, plot_mrc
 
     try:
+        out = out_folder(args.out)
         df = miss_ratio_curve(
             args.trace,
             args.capacities,
@@ -140,19 +142,21 @@ def _mrc(args: argparse.Namespace) -> int:
         )
     except (ToolkitError, OSError) as exc:
         return _fail(exc)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "mrc.csv"
-    png_path = out / "mrc.png"
-    df.to_csv(csv_path, index=False)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    plot_mrc(df, ax)
-    ax.set_title(f"{Path(args.trace).name}: {df['policy'].iloc[0]} miss-ratio curve")
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
-    print(df[["capacity", "misses", "miss_ratio", "byte_miss_ratio"]].round(4).to_string(index=False))
-    print(f"wrote {csv_path} and {png_path}")
+    with Staging(out, ("mrc.csv", "mrc.png")) as staging:
+        df.to_csv(staging.path / "mrc.csv", index=False)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        plot_mrc(df, ax)
+        ax.set_title(f"{Path(args.trace).name}: {df['policy'].iloc[0]} miss-ratio curve")
+        fig.tight_layout()
+        fig.savefig(staging.path / "mrc.png", dpi=120)
+        plt.close(fig)
+        csv_path, png_path = staging.publish()
+    report(
+        [
+            df[["capacity", "misses", "miss_ratio", "byte_miss_ratio"]].round(4).to_string(index=False),
+            f"wrote {csv_path} and {png_path}",
+        ]
+    )
     return 0
 
 
