@@ -138,6 +138,10 @@ def test_distribution_means_match_expected() -> None:
         (lambda: KeyPopularity(key_count=0), "key_count"),
         (lambda: KeyPopularity(hot_fraction=1.5), "hot_fraction"),
         (lambda: KeyPopularity(kind="shifting_hotset"), "shift_every_ms"),
+        (lambda: KeyPopularity(kind="hotset", shift_every_ms=1000), "shift_every_ms"),
+        (lambda: KeyPopularity(kind="uniform", alpha=2.0), "alpha"),
+        (lambda: KeyPopularity(kind="unique", key_count=50), "key_count"),
+        (lambda: Arrival(kind="poisson", trace="t.csv"), "trace"),
         (lambda: Workload(clients=0), "clients"),
         (lambda: Workload(read_fraction=1.2), "read_fraction"),
         (lambda: Workload(duration_ms=0), "duration_ms"),
@@ -276,3 +280,14 @@ def test_trace_errors_name_file_and_line(tmp_path: Path, body: str, line: int, w
 def test_missing_trace_is_a_scenario_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="cannot read trace"):
         read_trace(tmp_path / "nope.csv")
+
+
+def test_a_new_key_or_arrival_kind_drops_the_old_kinds_fields() -> None:
+    from toolkit.sim import Scenario
+
+    base = Scenario(workload=Workload(keys=KeyPopularity(kind="shifting_hotset", key_count=500,
+                                                         hot_fraction=0.2, shift_every_ms=100)))
+    zipf = base.with_overrides({"workload.keys.kind": "zipf", "workload.keys.alpha": 1.5})
+    assert zipf.workload.keys == KeyPopularity(kind="zipf", key_count=500, alpha=1.5)
+    with pytest.raises(ScenarioError, match="does not apply to hotset keys"):
+        zipf.with_overrides({"workload.keys.kind": "hotset", "workload.keys.alpha": 1.5})

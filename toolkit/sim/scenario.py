@@ -23,7 +23,7 @@ from ..errors import ConfigError, plain_fields, to_plain
 from .distributions import KIND_FIELDS, PARAMETERS, Distribution
 from .errors import ScenarioError, check_bool, check_choice, check_int, check_str
 from .latency import LatencyModel
-from .workload import Arrival, KeyPopularity, Workload
+from .workload import KEY_KIND_FIELDS, KEY_PARAMETERS, Arrival, KeyPopularity, Workload
 
 __all__ = [
     "DataStoreSpec",
@@ -290,9 +290,15 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         node = child
     node[parts[-1]] = value
     if len(parts) == 3 and parts[0] == "workload" and parts[2] == "kind" and isinstance(value, str):
-        # A distribution changing kind keeps only the fields the new kind reads, so
+        # A table changing kind keeps only the fields the new kind reads, so
         # --set workload.ttl_ms.kind=uniform does not trip over the old constant's value.
-        for name in set(PARAMETERS).difference(KIND_FIELDS.get(value, ())):
+        if parts[1] == "keys":
+            dropped = set(KEY_PARAMETERS).difference(KEY_KIND_FIELDS.get(value, KEY_PARAMETERS))
+        elif parts[1] == "arrival":
+            dropped = set() if value == "trace" else {"trace"}
+        else:
+            dropped = set(PARAMETERS).difference(KIND_FIELDS.get(value, ()))
+        for name in dropped:
             node.pop(name, None)
 
 

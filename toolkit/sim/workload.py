@@ -13,6 +13,7 @@ import csv
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -42,12 +43,26 @@ __all__ = [
     "client_streams",
     "ARRIVAL_KINDS",
     "KEY_KINDS",
+    "KEY_KIND_FIELDS",
 ]
 
 #: Arrival processes: Poisson (exponential gaps), constant rate, or a replayed trace.
 ARRIVAL_KINDS: tuple[str, ...] = ("poisson", "constant", "trace")
 #: Key popularity models.
 KEY_KINDS: tuple[str, ...] = ("uniform", "zipf", "hotset", "shifting_hotset", "scan", "unique")
+#: The fields each key popularity kind reads.
+KEY_KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "uniform": ("key_count",),
+    "zipf": ("key_count", "alpha"),
+    "hotset": ("key_count", "hot_fraction", "hot_probability"),
+    "shifting_hotset": ("key_count", "hot_fraction", "hot_probability", "shift_every_ms"),
+    "scan": ("key_count",),
+    "unique": (),
+}
+#: Every kind-specific field of :class:`KeyPopularity`.
+KEY_PARAMETERS: tuple[str, ...] = (
+    "key_count", "alpha", "hot_fraction", "hot_probability", "shift_every_ms"
+)
 
 _BLOCK = 8192
 
@@ -75,6 +90,10 @@ class Arrival:
         check_str("trace", self.trace)
         if self.kind == "trace" and not self.trace:
             raise ScenarioError("trace", "must name a trace file when kind = 'trace'")
+        if self.kind != "trace" and self.trace:
+            raise ScenarioError(
+                "trace", f"applies only to kind = 'trace' (this arrival is {self.kind}), got {self.trace!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +111,9 @@ class KeyPopularity:
     * ``scan``: each client names the keys in order (wrapping around), from its own offset
       (``read_fraction`` still decides whether a request reads or writes).
     * ``unique``: every request names a key never named before (``key_count`` unused).
+
+    A field another kind reads (``alpha`` for ``hotset``, say) is refused rather than
+    silently ignored (:data:`KEY_KIND_FIELDS`).
     """
 
     kind: str = "uniform"
@@ -115,11 +137,24 @@ class KeyPopularity:
                 "shift_every_ms",
                 f"must be > 0 for a shifting_hotset, got {self.shift_every_ms!r}",
             )
+        own = KEY_KIND_FIELDS[kind]
+        for name in KEY_PARAMETERS:
+            value = getattr(self, name)
+            if name not in own and value != _KEY_DEFAULTS[name]:
+                fields_of = ", ".join(own) if own else "none"
+                raise ScenarioError(
+                    name, f"does not apply to {kind} keys (their fields: {fields_of}), got {value!r}"
+                )
 
     @property
     def hot_count(self) -> int:
         """Keys in the hot set (at least 1)."""
         return max(1, min(self.key_count, int(round(self.hot_fraction * self.key_count))))
+
+
+_KEY_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclass_fields(KeyPopularity) if f.name in KEY_PARAMETERS
+}
 
 
 def _default_value_bytes() -> Distribution:
