@@ -295,3 +295,14 @@ def test_sweep_keep_going_writes_every_row_and_exits_1(
     frame = pd.read_csv(tmp_path / "o" / "sweep.csv")
     assert frame["error"].notna().tolist() == [True, False]
     assert frame["hit_ratio"].notna().tolist() == [False, True]
+
+
+def test_sweep_of_list_values_writes_its_table_and_figure(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lists"
+    args = ["sweep", str(small), "--set", "workload.ttl_ms.kind=choice",
+            "--set", "workload.ttl_ms.values=[0,500],[0,2000]", "--timelines", "--out", str(out)]
+    assert main(args) == 0
+    frame = pd.read_csv(out / "sweep.csv")
+    assert frame["workload.ttl_ms.values"].tolist() == ["[0, 500]", "[0, 2000]"]
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert pd.read_csv(out / "timelines.csv")["workload.ttl_ms.values"].nunique() == 2

@@ -135,10 +135,9 @@ def test_a_malformed_scheduler_address_is_a_clear_error() -> None:
 
 def test_missing_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
+    import gc
 
     from toolkit.errors import ToolkitError
-
-    import gc
 
     gc.collect()  # finalise any Dask object left by an earlier test before imports fail
     real_import = builtins.__import__
@@ -211,7 +210,7 @@ def test_a_list_value_can_be_swept() -> None:
     )
     key, values = parse_assignment("workload.ttl_ms.values=[0,500],[0,100000]")
     rows = sweep(scenario, {key: values}).summary
-    assert rows[key].tolist() == [[0, 500], [0, 100000]]
+    assert rows[key].tolist() == ["[0, 500]", "[0, 100000]"]  # a list is labelled by its text
     assert rows["expired_ttl"].iloc[0] > rows["expired_ttl"].iloc[1]
 
 
@@ -259,3 +258,17 @@ def test_numpy_values_work_as_python_values() -> None:
         sweep(_scenario(), {"store.max_entry_count": np.array([], dtype=int)})
     with pytest.raises(ScenarioError, match="non-empty list"):
         sweep(_scenario(), {"store.max_entry_count": 100})
+
+
+def test_list_and_table_values_are_labelled_by_their_json_text() -> None:
+    scenario = _scenario().with_overrides(
+        {"workload.ttl_ms.kind": "choice", "workload.ttl_ms.values": [0, 500]}
+    )
+    grid = {"workload.ttl_ms": [{"kind": "constant", "value": 500},
+                                {"kind": "choice", "values": [0, 500]}]}
+    result = sweep(scenario, grid, timelines=True)
+    labels = ['{"kind": "constant", "value": 500}', '{"kind": "choice", "values": [0, 500]}']
+    assert result.summary["workload.ttl_ms"].tolist() == labels
+    tl = result.timelines
+    assert tl is not None and tl.groupby("workload.ttl_ms").size().to_dict() == {
+        label: 3 for label in labels}  # one label per timeline row, 3 rows a run

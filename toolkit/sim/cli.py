@@ -235,8 +235,9 @@ def _sweep_figure(grid: dict[str, list[Any]], frame: Any, metric: str, path: Pat
     import matplotlib.pyplot as plt
 
     from .. import plots
-    from .sweep import grid_points
+    from .sweep import grid_points, value_label
 
+    grid = {k: [value_label(v) for v in values] for k, values in grid.items()}  # as in frame
     varying = [k for k, v in grid.items() if len(v) > 1 and k != "workload.seed"]
     if not varying:
         if len(grid.get("workload.seed", ())) > 1:

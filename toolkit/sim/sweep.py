@@ -9,6 +9,7 @@ Rows come back in grid order whatever the executor, so every executor gives the 
 from __future__ import annotations
 
 import itertools
+import json
 import tomllib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -24,7 +25,15 @@ from .errors import ScenarioError
 from .runner import run
 from .scenario import Scenario
 
-__all__ = ["sweep", "SweepResult", "parse_assignment", "grid_points", "run_point", "EXECUTORS"]
+__all__ = [
+    "sweep",
+    "SweepResult",
+    "parse_assignment",
+    "grid_points",
+    "run_point",
+    "value_label",
+    "EXECUTORS",
+]
 
 #: Named executors; anything else passed as ``executor`` is taken as a Dask scheduler address.
 EXECUTORS: tuple[str, ...] = ("serial", "process", "dask")
@@ -116,6 +125,15 @@ def grid_points(grid: Mapping[str, Iterable[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
+def value_label(value: Any) -> Any:
+    """How a swept value appears in the tables: itself, or for a list or a table its JSON
+    text (``[0, 5000]``), so that a column holds one hashable value per row (a CSV cell,
+    something to group and plot by)."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
 def run_point(
     base: Mapping[str, Any],
     overrides: Mapping[str, Any],
@@ -131,19 +149,20 @@ def run_point(
     ``error`` (type and message), and a row that ran has ``error`` None. Picklable for
     workers."""
     scenario = Scenario.from_dict(base, source=source).with_overrides(overrides)
+    labels = {key: value_label(value) for key, value in overrides.items()}
     try:
         result = run(scenario)
     except ToolkitError as exc:
         if not keep_going:
             raise
-        return {**overrides, "error": f"{type(exc).__name__}: {exc}"}, None
-    row = {**overrides, **result.summary}
+        return {**labels, "error": f"{type(exc).__name__}: {exc}"}, None
+    row = {**labels, **result.summary}
     if keep_going:
         row["error"] = None
     timeline = None
     if timelines:
         timeline = result.timeline.copy()
-        for i, (key, value) in enumerate(overrides.items()):
+        for i, (key, value) in enumerate(labels.items()):
             timeline.insert(i, key, value)
     return row, timeline
 
