@@ -174,3 +174,27 @@ def test_overlay_of_timelines(timeline: pd.DataFrame) -> None:
     cost = plots.plot_timelines_overlay({"a": timeline}, "cost_bytes")
     assert cost.get_ylabel() == "cost (MiB)"
     assert max(cost.get_lines()[0].get_ydata()) == pytest.approx(timeline["cost_bytes"].max() / 2**20)
+
+
+def test_plots_name_what_they_need_when_given_something_else() -> None:
+    from toolkit.sim import Scenario, Workload, run
+
+    result = run(Scenario(workload=Workload(duration_ms=2000)))
+    with pytest.raises(TypeError, match=r"a SimResult: pass result.timeline"):
+        plots.plot_hit_ratio(result)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a Series: pass the whole table"):
+        plots.plot_hit_ratio(result.timeline["hit_ratio"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"\(name, timeline\) pairs"):
+        plots.plot_timelines_overlay([result.timeline, result.timeline], "hit_ratio")  # type: ignore[arg-type]
+    plt.close("all")
+
+
+def test_overlay_labels_counts_by_interval_and_says_when_empty() -> None:
+    from toolkit.sim import Scenario, Workload, run
+
+    writes = run(Scenario(workload=Workload(duration_ms=3000, read_fraction=0.0))).timeline
+    ax = plots.plot_timelines_overlay({"a": writes, "b": writes}, "writes")
+    assert ax.get_ylabel() == "writes per 1 s interval"
+    ax = plots.plot_timelines_overlay({"a": writes}, "hit_ratio")
+    assert "no hit_ratio values in these runs" in [t.get_text() for t in ax.texts]
+    plt.close("all")

@@ -534,3 +534,26 @@ def test_summary_metrics_name_every_measure_of_the_summary() -> None:
         "max_cost_bytes", "expiry_strategy", "data_store",
     ]
     assert set(SUMMARY_METRICS) <= set(summary)
+
+
+def test_common_mistakes_get_errors_that_say_what_was_expected(tmp_path: Path) -> None:
+    from toolkit.sim import sweep
+    from toolkit.sim.workload import read_trace
+
+    scenario = _mixed(**{"workload.duration_ms": 500})
+    with pytest.raises(TypeError, match=r"needs a Scenario \(load_scenario\(path\) reads a file\)"):
+        run("flagship.toml")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"sweep\(\) needs a Scenario"):
+        sweep("flagship.toml", {"workload.seed": [1]})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="grid must map dotted keys"):
+        sweep(scenario, [("workload.seed", [1])])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="with_overrides needs a mapping"):
+        scenario.with_overrides([("store.max_entry_count", 5)])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="observers must be MutationObservers"):
+        run(scenario, observers=[object()])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"trace must be a Trace \(read_trace"):
+        run(scenario, trace="t.csv")  # type: ignore[arg-type]
+    trace_file = tmp_path / "t.csv"
+    trace_file.write_text("0,put,a\n5,get,a\n")
+    with pytest.raises(ScenarioError, match="trace= would be ignored"):
+        run(scenario, trace=read_trace(trace_file))

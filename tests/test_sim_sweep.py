@@ -247,6 +247,7 @@ def test_numpy_values_work_as_python_values() -> None:
     assert SizedValue(np.int64(10)).nbytes == 10
     assert Distribution("choice", values=np.array([0, 500])).values == Distribution(
         "choice", values=(0, 500)).values
+    assert Distribution("choice", values=pd.Series([0, 500])).values == (0, 500)
     scenario = _scenario().with_overrides({"store.max_entry_count": np.int64(300),
                                            "workload.write_on_miss": np.bool_(False)})
     assert scenario.store.max_entry_count == 300 and scenario.workload.write_on_miss is False

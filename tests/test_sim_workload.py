@@ -109,9 +109,22 @@ def test_distribution_samples_are_non_negative_ints_within_the_cap(
 
 def test_huge_unbounded_draws_are_capped_not_wrapped() -> None:
     rng = np.random.default_rng(0)
-    for dist in (Distribution("exponential", mean=1e30), Distribution("lognormal", median=1e30, sigma=1.0)):
+    top = float(2**62)  # the largest mean or median accepted: its tail draws go beyond it
+    for dist in (Distribution("exponential", mean=top), Distribution("lognormal", median=top, sigma=1.0)):
         draws = dist.sample(rng, 1000)
-        assert (draws > 0).all() and (draws <= 2**62).all()
+        assert (draws > 0).all() and (draws <= 2**62).all() and (draws == 2**62).any()
+
+
+def test_values_beyond_the_int64_draws_are_refused_by_name() -> None:
+    for build, key in (
+        (lambda: Distribution("exponential", mean=1e30), "mean"),
+        (lambda: Distribution("uniform", low=0, high=2**63), "high"),
+        (lambda: Distribution("choice", values=(1, 2**70)), "values"),
+        (lambda: KeyPopularity(kind="zipf", key_count=10**12), "key_count"),
+    ):
+        with pytest.raises(ScenarioError) as info:
+            build()
+        assert info.value.key == key
 
 
 def test_distribution_means_match_expected() -> None:
@@ -263,7 +276,8 @@ def test_read_trace(tmp_path: Path) -> None:
         ("9,put,a\n5,get,a\n", 2, "must not decrease"),
         ("0,put,a,10\n5,get,a\n", 2, "same number of fields"),
         ("0,put,a,-4\n", 1, "value_bytes"),
-        ("-5,put,a\n", 1, "time_ms must be >= 0, got -5"),
+        ("-5,put,a\n", 1, "time_ms must be a finite number >= 0, got -5"),
+        ("inf,put,a\n", 1, "time_ms must be a finite number >= 0, got inf"),
         ("0,put,a\ntime_ms,op,key\n", 2, "time_ms must be a number"),
     ],
 )

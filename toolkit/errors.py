@@ -44,11 +44,12 @@ class QueueFullError(ToolkitError):
 
 
 def to_plain(value: Any) -> Any:
-    """A numpy scalar or array (``np.int64(5)``, ``np.bool_(True)``, ``np.arange(3)``) as the
-    Python value(s) it holds, also inside a list or tuple; anything else unchanged. Values
-    taken from numpy or pandas in a notebook then pass the same checks as Python's."""
+    """A numpy scalar or array (``np.int64(5)``, ``np.bool_(True)``, ``np.arange(3)``) or a
+    pandas Series or Index as the Python value(s) it holds, also inside a list or tuple;
+    anything else unchanged. Values taken from numpy or pandas in a notebook then pass the
+    same checks as Python's."""
     t = type(value)
-    if t.__module__ == "numpy" and hasattr(value, "tolist"):
+    if t.__module__.partition(".")[0] in ("numpy", "pandas") and hasattr(value, "tolist"):
         return value.tolist()
     if t is list or t is tuple:
         items = [to_plain(v) for v in value]

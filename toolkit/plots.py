@@ -31,11 +31,24 @@ __all__ = [
 ]
 
 _MIB = 1024 * 1024
+#: Timeline columns that count what happened in a sampling interval (not levels or rates).
+_COUNTS = frozenset((
+    "requests", "reads", "hits", "misses", "writes", "fills", "inserts", "updates", "removes",
+    "loads", "evictions", "expired_ttl", "expired_max_idle", "backing_writes",
+    "backing_deletes", "backing_batches", "backing_loads",
+))
 #: Markers taken in turn once the colours of the cycle run out, so every line differs.
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def _need(frame: pd.DataFrame, *columns: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        hint = ""
+        if hasattr(frame, "timeline") and hasattr(frame, "summary"):
+            hint = " (a SimResult: pass result.timeline)"
+        elif isinstance(frame, pd.Series):
+            hint = " (a Series: pass the whole table)"
+        raise TypeError(f"expected a pandas DataFrame{hint}, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise KeyError(
@@ -275,7 +288,9 @@ def plot_hit_ratio_vs_capacity(
     """Hit ratio against capacity (entries), one line per eviction policy (replications
     averaged, min-max bars)."""
     if policy not in frame.columns:
-        policy = "eviction_policy"
+        policy = "eviction_policy"  # the summary's own column, in a sweep that did not set it
+    if capacity not in frame.columns:
+        capacity = "max_entry_count"
     ax = plot_comparison(
         frame, capacity, "hit_ratio", by=policy, ax=ax,
         xlabel="capacity (max entries)", ylabel="hit ratio",
@@ -295,9 +310,18 @@ def plot_timelines_overlay(
     workload under two data stores); ``cost_bytes`` in MiB, as in :func:`plot_size_and_cost`.
     Counts are per sampling interval: compare timelines sampled at the same interval."""
     items = list(timelines.items()) if isinstance(timelines, Mapping) else list(timelines)
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], pd.DataFrame)):
+            raise TypeError(
+                "timelines must map names to timelines ({'a': result.timeline, ...}) or be "
+                f"(name, timeline) pairs, got an item {type(item).__name__}"
+            )
     ax = _axes(ax)
     colours = plt.rcParams["axes.prop_cycle"].by_key().get("color", [None])
     scale, default_label = (_MIB, "cost (MiB)") if column == "cost_bytes" else (1, _label(column))
+    if column in _COUNTS and items:
+        default_label = f"{default_label} {_per_interval(items[0][1])}"
+    values = []
     for i, (name, timeline) in enumerate(items):
         _need(timeline, "time_ms", column)
         _plot(
@@ -305,6 +329,12 @@ def plot_timelines_overlay(
             color=colours[i % len(colours)],
             linestyle=("-", "--", ":", "-.")[i // len(colours) % 4],
         )
+        values.append(timeline[column].to_numpy(dtype=float))
+    times = np.concatenate([_seconds(t) for _, t in items]) if items else np.array([])
+    _nothing_to_show(
+        ax, times, np.concatenate(values) if values else np.array([]),
+        f"no {column} values in these runs",
+    )
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(ylabel or default_label)
     ax.set_title(ylabel or default_label)

@@ -26,6 +26,7 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 #: Unbounded draws are capped here (int64 holds them, with room to add a time to them).
 _LARGEST = 2.0**62
+_LARGEST_INT = 2**62
 #: Every kind-specific field (all of them but ``kind`` and ``maximum``).
 PARAMETERS: tuple[str, ...] = tuple(name for names in KIND_FIELDS.values() for name in names)
 
@@ -61,18 +62,19 @@ class Distribution:
         plain_fields(self)  # numpy values (from an array or a DataFrame) as Python's
         kind = check_choice("kind", self.kind, DISTRIBUTION_KINDS)
         object.__setattr__(self, "kind", kind)
-        check_int("value", self.value)
-        check_int("low", self.low)
-        check_int("high", self.high)
-        check_number("mean", self.mean)
-        check_number("median", self.median)
+        top = _LARGEST_INT  # numpy draws int64; room is left to add a time to a draw
+        check_int("value", self.value, maximum=top)
+        check_int("low", self.low, maximum=top)
+        check_int("high", self.high, maximum=top)
+        check_number("mean", self.mean, maximum=_LARGEST)
+        check_number("median", self.median, maximum=_LARGEST)
         check_number("sigma", self.sigma)
-        check_int("maximum", self.maximum)
+        check_int("maximum", self.maximum, maximum=top)
         if not isinstance(self.values, (tuple, list)):
             raise ScenarioError("values", f"must be a list of integers, got {self.values!r}")
         if not isinstance(self.weights, (tuple, list)):
             raise ScenarioError("weights", f"must be a list of numbers, got {self.weights!r}")
-        values = tuple(check_int("values", v) for v in self.values)
+        values = tuple(check_int("values", v, maximum=top) for v in self.values)
         weights = tuple(check_number("weights", w) for w in self.weights)
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "weights", weights)

@@ -54,12 +54,15 @@ class ScenarioError(ConfigError):
         return (ScenarioError, (self.key, self.reason, self.source, self.line))
 
 
-def check_int(key: str, value: Any, minimum: int = 0) -> int:
-    """``value`` if it is an int (not a bool) >= ``minimum``; else :class:`ScenarioError`."""
+def check_int(key: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:
+    """``value`` if it is an int (not a bool) >= ``minimum`` (and <= ``maximum`` when
+    given); else :class:`ScenarioError`."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ScenarioError(key, f"must be an integer >= {minimum}, got {value!r}")
     if value < minimum:
         raise ScenarioError(key, f"must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ScenarioError(key, f"must be <= {maximum:,}, got {value!r}")
     return value
 
 

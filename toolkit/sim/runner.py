@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..gcpause import gc_paused
 from ..observers import MutationObserver
 from ..progress import progress_bar, progress_enabled
 from ..records import ExpiryPolicy, SizedValue
+from .errors import ScenarioError
 from .metrics import (
     OUTCOME_HIT,
     OUTCOME_MISS,
@@ -70,7 +72,8 @@ class SimResult:
 
     ``timeline``: one row per sampling interval (columns
     :data:`~toolkit.sim.metrics.TIMELINE_COLUMNS`); ``summary``: totals and means of the
-    whole run (plain values, JSON-ready); ``operations``: one row per operation
+    whole run (plain Python values; NaN where a measure is undefined, such as the hit ratio of
+    a run without reads, which ``summary.json`` writes as null); ``operations``: one row per operation
     (:class:`OperationRecord` fields) or None; ``wall_seconds``: how long the run took.
     """
 
@@ -511,7 +514,25 @@ def run(
     layers raise (a write-behind queue that is full, a database error).
     """
     if not isinstance(scenario, Scenario):
-        raise TypeError(f"run() needs a Scenario, got {type(scenario).__name__}")
+        hint = " (load_scenario(path) reads a file)" if isinstance(scenario, (str, Path)) else ""
+        raise TypeError(f"run() needs a Scenario{hint}, got {type(scenario).__name__}")
+    if trace is not None:
+        if not isinstance(trace, Trace):
+            raise TypeError(
+                f"trace must be a Trace (read_trace(path) reads a file), got {type(trace).__name__}"
+            )
+        if scenario.workload.arrival.kind != "trace":
+            raise ScenarioError(
+                "workload.arrival.kind",
+                f"is {scenario.workload.arrival.kind!r}, so trace= would be ignored; a trace "
+                "is replayed by a scenario whose arrival kind is 'trace'",
+            )
+    for observer in observers:
+        if not isinstance(observer, MutationObserver):
+            raise TypeError(
+                f"observers must be MutationObservers (say, subclasses of BaseMutationObserver), "
+                f"got {type(observer).__name__}"
+            )
     show_progress = progress_enabled(progress)
     started = time.perf_counter()
     sim = _Simulation(scenario, record_operations, trace, observers)

@@ -263,6 +263,11 @@ class Scenario:
 
         Raises :class:`~toolkit.sim.ScenarioError` for an unknown key or a bad value.
         """
+        if not isinstance(overrides, Mapping):
+            raise TypeError(
+                "with_overrides needs a mapping of dotted keys to values, "
+                f"got {type(overrides).__name__}"
+            )
         data = self.to_dict()
         # A distribution's new kind first: it drops the old kind's fields, not those set here.
         for dotted, value in sorted(overrides.items(), key=lambda kv: not kv[0].endswith(".kind")):

@@ -224,6 +224,13 @@ def sweep(
     value raises :class:`~toolkit.sim.ScenarioError`. Dask is imported only when asked for
     (:class:`~toolkit.errors.ToolkitError` when it is not installed).
     """
+    if not isinstance(scenario, Scenario):
+        hint = " (load_scenario(path) reads a file)" if isinstance(scenario, str) else ""
+        raise TypeError(f"sweep() needs a Scenario{hint}, got {type(scenario).__name__}")
+    if not isinstance(grid, Mapping):
+        raise TypeError(
+            f"the grid must map dotted keys to lists of values, got {type(grid).__name__}"
+        )
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ScenarioError("jobs", f"must be an integer >= 1, got {jobs!r}")
     if not (executor is None or isinstance(executor, str) or hasattr(executor, "submit")):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -59,6 +60,8 @@ KEY_KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "scan": ("key_count",),
     "unique": (),
 }
+#: The most keys a ``zipf`` popularity draws from (its table takes 8 bytes a key).
+MAX_ZIPF_KEYS = 100_000_000
 #: Every kind-specific field of :class:`KeyPopularity`.
 KEY_PARAMETERS: tuple[str, ...] = (
     "key_count", "alpha", "hot_fraction", "hot_probability", "shift_every_ms"
@@ -136,6 +139,12 @@ class KeyPopularity:
             raise ScenarioError(
                 "shift_every_ms",
                 f"must be > 0 for a shifting_hotset, got {self.shift_every_ms!r}",
+            )
+        if kind == "zipf" and self.key_count > MAX_ZIPF_KEYS:
+            raise ScenarioError(
+                "key_count",
+                f"must be <= {MAX_ZIPF_KEYS:,} for zipf keys (a table of one probability per key, "
+                f"8 bytes each, is kept), got {self.key_count!r}",
             )
         own = KEY_KIND_FIELDS[kind]
         for name in KEY_PARAMETERS:
@@ -395,8 +404,8 @@ def read_trace(path: str | Path) -> Trace:
             t = float(cells[0])
         except ValueError:
             raise bad(f"time_ms must be a number, got {cells[0]!r}") from None
-        if not t >= 0:
-            raise bad(f"time_ms must be >= 0, got {cells[0]}")
+        if not 0 <= t < math.inf:
+            raise bad(f"time_ms must be a finite number >= 0, got {cells[0]}")
         if not t >= last:
             raise bad(f"time_ms must not decrease ({last:g} then {cells[0]})")
         op = cells[1].lower()
