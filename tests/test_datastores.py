@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from toolkit import (
     DataStoreError,
     DataStoreStats,
+    DefaultRecordStore,
     InvalidArgumentError,
     ManualClock,
     MapDataStore,
@@ -1174,6 +1177,60 @@ def test_close_after_a_transient_failure_loses_nothing(tmp_path: Path) -> None:
         assert reopened.load_all("m", [0, 1, 2]) == [(i, {"n": i}) for i in range(3)]
 
 
+def test_a_failed_close_leaves_the_background_flusher_running(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    path = tmp_path / "locked2.db"
+    wb = WriteBehindDataStore(SQLiteDataStore(path, clock, timeout_millis=0), clock, 1_000)
+    wb.add("m", "k", 1, 0, 0)
+    wb.start_flusher(10)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(DataStoreError, match="still queued"):
+        wb.close()
+    assert wb.flusher_running and not wb.closed
+    wb.add("m", "j", 2, 0, 0)  # still open for writes
+    other.execute("ROLLBACK")
+    other.close()
+    clock.set(1_000)
+    deadline = time.monotonic() + 10
+    while wb.pending_operation_count() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert wb.pending_operation_count() == 0  # the flusher stored both
+    wb.close()
+
+
+def test_close_finishes_beside_a_busy_writer_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    # close() refuses writes once it has begun (as Hazelcast does at shutdown), so a writer
+    # that never stops cannot keep it flushing for ever
+    wb = WriteBehindDataStore(SQLiteDataStore(tmp_path / "busy.db"), write_delay_millis=1_000)
+    acknowledged: dict[int, int] = {}
+    refused: list[BaseException] = []
+
+    def writer() -> None:
+        i = 0
+        while True:
+            try:
+                wb.add("m", i % 5_000, i, 0, 0)
+            except DataStoreError as err:
+                refused.append(err)
+                return
+            acknowledged[i % 5_000] = i
+            i += 1
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    time.sleep(0.2)
+    closer = threading.Thread(target=wb.close)
+    closer.start()
+    closer.join(timeout=60)
+    assert not closer.is_alive(), "close() did not finish beside a busy writer"
+    thread.join(timeout=10)
+    assert wb.closed and refused and "is clos" in str(refused[0])
+    with SQLiteDataStore(tmp_path / "busy.db") as reopened:
+        rows = dict(reopened.load_all("m", list(acknowledged)))
+    assert rows == acknowledged  # every acknowledged write, the newest of each key
+
+
 def test_reset_then_close_gives_up_what_cannot_be_stored() -> None:
     clock = ManualClock(0)
     flaky = FlakyStore(SQLiteDataStore(":memory:", clock))
@@ -1581,3 +1638,122 @@ def test_an_interrupted_flush_keeps_its_batch_queued(tmp_path: Path) -> None:
     wb.close()
     with SQLiteDataStore(tmp_path / "int.db", clock) as s:
         assert s.load_all("m", range(5)) == [(i, i) for i in range(5)]
+
+
+def test_a_value_changed_after_its_write_is_stored_canonically_or_refused(tmp_path: Path) -> None:
+    import datetime
+
+    clock = ManualClock(0)
+    inner = SQLiteDataStore(tmp_path / "mut.db", clock)
+    with WriteBehindDataStore(inner, clock, 10, 10) as wb:
+        dated = {"a": 1}
+        keyed = {"a": 1}
+        wb.add("m", "dated", dated, 0, 0)
+        wb.add("m", "keyed", keyed, 0, 0)
+        dated["a"] = datetime.date(2024, 1, 2)  # not storable: refused, stays queued
+        keyed["a"] = {1: "x"}  # storable, with its int key kept (tagged)
+        assert wb.flush_due(10) == 1
+        assert inner.load("m", "keyed") == {"a": {1: "x"}}
+        assert [op.key for op in wb.queued()] == ["dated"]
+        assert "date" in str(wb.last_error)
+        dated["a"] = "2024-01-02"
+        assert wb.flush_due(10) == 1
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda p: WriteBehindDataStore(SQLiteDataStore(p), 5000),  # meant write_delay_millis
+         r"clock must be a Clock with now_millis\(\).*got 5000 \(the arguments are WriteBehind"),
+        (lambda p: SQLiteDataStore(p, 5), r"clock must be a Clock.*got 5"),
+        (lambda p: SQLiteDataStore(""), "path must not be empty"),
+        (lambda p: WriteBehindDataStore(SQLiteDataStore(p), close_inner="no"), "close_inner must be a bool"),
+        (lambda p: DefaultRecordStore("m", clock=5), "clock must be a Clock"),  # type: ignore[arg-type]
+        (lambda p: DefaultRecordStore("m", data_store="x"), "data_store must be a MapDataStore"),  # type: ignore[arg-type]
+        (lambda p: DefaultRecordStore("m", observer=5), "observer must be a MutationObserver"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_parts_are_refused_when_the_store_is_built(tmp_path: Path, build: Any, match: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=match):
+        build(tmp_path / "x.db")
+
+
+def test_write_behind_refuses_out_of_range_times_and_intervals() -> None:
+    clock = ManualClock(0)
+    with WriteBehindDataStore(SQLiteDataStore(":memory:", clock), clock) as wb:
+        with pytest.raises(InvalidArgumentError, match="now"):
+            wb.add("m", "k", 1, 0, 2**63)
+        with pytest.raises(InvalidArgumentError, match=r"interval_millis must be in 1..86400000"):
+            wb.start_flusher(10**13)
+        assert wb.pending_operation_count() == 0 and not wb.flusher_running
+
+
+@pytest.mark.parametrize("version", [0, 7])
+def test_a_database_that_is_not_ours_is_refused_untouched(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "theirs.db"
+    theirs = sqlite3.connect(path)
+    theirs.execute("CREATE TABLE users (name TEXT)")
+    theirs.execute(f"PRAGMA user_version={version}")
+    theirs.commit()
+    theirs.close()
+    before = path.read_bytes()
+    with pytest.raises(DataStoreError, match="not a data store of this toolkit|schema version 7"):
+        SQLiteDataStore(path)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "theirs.db-wal").exists()
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("hello, this is not a database" * 100)
+    with pytest.raises(DataStoreError, match="cannot open SQLite database"):
+        SQLiteDataStore(not_a_db)
+
+
+@pytest.mark.parametrize("flusher", [False, True])
+def test_queued_writes_are_stored_when_the_interpreter_exits(tmp_path: Path, flusher: bool) -> None:
+    path = tmp_path / "exit.db"
+    script = f"""
+from toolkit import DefaultRecordStore
+from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
+wb = WriteBehindDataStore(SQLiteDataStore({str(path)!r}), write_delay_millis=60_000)
+if {flusher}:
+    wb.start_flusher(50)
+store = DefaultRecordStore("m", data_store=wb)
+for i in range(5):
+    store.put(i, {{"n": i}})
+print(wb.pending_operation_count())
+"""  # no close(): a normal exit is a graceful shutdown
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "5" and done.stderr == ""
+    with SQLiteDataStore(path) as reopened:
+        assert len(reopened.load_all("m", list(range(5)))) == 5
+
+
+def test_a_record_store_that_is_gone_stops_listening() -> None:
+    import gc
+
+    clock = ManualClock(0)
+    with WriteBehindDataStore(SQLiteDataStore(":memory:", clock), clock, 0) as wb:
+        heard: list[Any] = []
+        wb.add_stored_listener("m", lambda key, value, now: heard.append(key))
+        for _ in range(50):  # short-lived record stores over one long-lived data store
+            DefaultRecordStore("m", data_store=wb, clock=clock).put("k", 1)
+        gc.collect()
+        survivor = DefaultRecordStore("m", data_store=wb, clock=clock)
+        survivor.put("k", 2)
+        assert len(wb._listeners["m"]) == 2  # the function, and the survivor's method
+        wb.flush_due(0)
+        assert heard == ["k"] and not survivor.storage().get("k").metadata.is_dirty()  # type: ignore[union-attr]
+
+
+def test_a_write_behind_store_dropped_without_close_stores_its_queue(tmp_path: Path) -> None:
+    import gc
+
+    def use_and_forget() -> None:
+        wb = WriteBehindDataStore(SQLiteDataStore(tmp_path / "dropped.db"), write_delay_millis=60_000)
+        DefaultRecordStore("m", data_store=wb).put("k", {"n": 1})
+
+    use_and_forget()
+    gc.collect()
+    with SQLiteDataStore(tmp_path / "dropped.db") as reopened:
+        assert reopened.load("m", "k") == {"n": 1}

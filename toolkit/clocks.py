@@ -100,3 +100,15 @@ class SimClock:
 
     def __repr__(self) -> str:
         return f"SimClock(now={self.now_millis()}ms, millis_per_unit={self.millis_per_unit})"
+
+
+def check_clock(clock: object, call: str = "") -> None:
+    """Raise :class:`~toolkit.errors.InvalidArgumentError` unless ``clock`` is None or has a
+    ``now_millis()`` method (a :class:`Clock`); ``call`` shows the expected argument order."""
+    if clock is None or callable(getattr(clock, "now_millis", None)):
+        return
+    where = f" (the arguments are {call})" if call else ""
+    raise InvalidArgumentError(
+        f"clock must be a Clock with now_millis(), such as ManualClock or SystemClock, got "
+        f"{clock!r}{where}"
+    )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
 
-from .clocks import Clock, SystemClock
+from .clocks import Clock, SystemClock, check_clock
 from .config import EvictionPolicy, StorageConfig
 from .datastores.base import MapDataStore, NullDataStore
 from .engine import FetchResult, HashMapStorage, IterationCursor, StorageEngine
@@ -179,6 +179,14 @@ class DefaultRecordStore:
         config = StorageConfig() if config is None else config
         if not isinstance(config, StorageConfig):
             raise InvalidArgumentError(f"config must be a StorageConfig, got {config!r}")
+        check_clock(clock)
+        for part, needs in ((data_store, ("add", "load", "is_null")), (engine, ("put", "get"))):
+            if part is not None and not all(callable(getattr(part, n, None)) for n in needs):
+                what = "data_store must be a MapDataStore" if needs[0] == "add" else (
+                    "engine must be a StorageEngine")
+                raise InvalidArgumentError(f"{what}, got {part!r}")
+        if observer is not None and not isinstance(observer, MutationObserver):
+            raise InvalidArgumentError(f"observer must be a MutationObserver, got {observer!r}")
         seed = _seed_for(config.sampling_seed, name, partition_id)
         self._name = name
         self._partition_id = partition_id

@@ -121,6 +121,13 @@ def _ascii(obj: Any) -> str:
 
 _orjson_dumps = orjson.dumps
 _SORTED = orjson.OPT_SORT_KEYS
+#: As :data:`_SORTED`, refusing (rather than converting) dates, dataclasses and subclasses.
+_STRICT = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 #: Ints this large or larger (more than 4300 decimal digits, Python's default limit for
 #: converting an int to or from decimal text) are written as ``{"$int": "<hex>"}``.
@@ -327,14 +334,23 @@ def encode_value(value: Any) -> str:
 
 
 def encode_plain(value: Any) -> str:
-    """:func:`encode_value` of a value :func:`check_value` found plain, without checking it
-    again (the same text; a value that is not plain gets no tagging: check it first)."""
+    """:func:`encode_value` of a value :func:`check_value` found plain, without walking it
+    again (the same text).
+
+    A value changed since its check (it must not be, but a queued write holds the caller's
+    object) is caught where the fast encoder meets what plain JSON does not hold (a date, a
+    dataclass, a subclass of a built-in, a dict key that is not a str, an int beyond 64
+    bits): then :func:`encode_value` encodes it after all, or refuses it by name. A tuple or
+    a UUID put inside it is still written as a list or as text."""
     t = type(value)
     if t is str:
         return _encode_str(value)  # type: ignore[no-any-return]
     if t is int:
         return _int_text(value)
-    return _dumps(value)
+    try:
+        return _orjson_dumps(value, option=_STRICT).decode()  # type: ignore[no-any-return]
+    except orjson.JSONEncodeError:
+        return encode_value(value)
 
 
 def encode_key(key: Any) -> str:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..clocks import Clock, SystemClock
+from ..clocks import Clock, SystemClock, check_clock
 from ..errors import DataStoreError, InvalidArgumentError, check_non_negative_int
 from ..records import SizedValue
 from .base import DataStoreStats, StoredListener
@@ -108,6 +108,12 @@ class SQLiteDataStore:
         if check_non_negative_int("rows_per_insert", rows_per_insert) < 1:
             raise InvalidArgumentError(f"rows_per_insert must be >= 1, got {rows_per_insert!r}")
         self.path = os.fspath(path)
+        if not self.path:
+            raise InvalidArgumentError(
+                "path must not be empty (SQLite would use a temporary file, deleted on close; "
+                "':memory:' keeps the database in memory)"
+            )
+        check_clock(clock, "SQLiteDataStore(path, clock, ...)")
         self.synchronous = mode
         self.stats = DataStoreStats()
         self._clock: Clock = SystemClock() if clock is None else clock
@@ -122,6 +128,26 @@ class SQLiteDataStore:
             )
         except sqlite3.Error as err:
             raise DataStoreError(f"cannot open SQLite database {self.path!r}: {err}") from err
+        try:  # look before changing anything: a database that is not ours stays untouched
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        except sqlite3.Error as err:  # "file is not a database", say
+            conn.close()
+            raise DataStoreError(f"cannot open SQLite database {self.path!r}: {err}") from err
+        if version not in (0, 1, _SCHEMA_VERSION):
+            conn.close()
+            raise DataStoreError(
+                f"SQLite database {self.path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
+            )
+        foreign = sorted(tables.difference(_TABLES.values()))
+        if version == 0 and foreign:
+            conn.close()
+            raise DataStoreError(
+                f"SQLite database {self.path!r} is not a data store of this toolkit (it has the "
+                f"tables {foreign} and no schema version); nothing was changed: use another file"
+            )
         try:
             self.journal_mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
             conn.execute(f"PRAGMA synchronous={mode}")
@@ -137,21 +163,14 @@ class SQLiteDataStore:
                     " PRIMARY KEY (map_name, key)"
                     ") WITHOUT ROWID"
                 )
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 1:
                 _migrate_keys(conn)
-                version = 0
-            if version == 0:
+            if version != _SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             conn.close()
             raise DataStoreError(f"cannot prepare SQLite database {self.path!r}: {err}") from err
-        if version not in (0, _SCHEMA_VERSION):
-            conn.close()
-            raise DataStoreError(
-                f"SQLite database {self.path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
-            )
         self._conn: sqlite3.Connection | None = conn
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._rows_per_insert = max(1, min(rows_per_insert, limit // 5))

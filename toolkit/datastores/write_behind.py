@@ -3,12 +3,16 @@ in batches, through a write-through inner store (Hazelcast's write-behind MapSto
 
 from __future__ import annotations
 
+import atexit
+import inspect
+import sys
 import threading
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from ..clocks import Clock, SystemClock
+from ..clocks import Clock, SystemClock, check_clock
 from ..errors import (
     DataStoreError,
     InvalidArgumentError,
@@ -22,6 +26,22 @@ from .batch import MAX_MILLIS, StoreOp, check_keys, check_millis
 __all__ = ["WriteBehindDataStore", "flush_process"]
 
 _QKey = tuple[str, bool, Any]
+#: The longest background flusher interval (ms): one day.
+_MAX_FLUSHER_MILLIS = 86_400_000
+#: Write-behind stores not yet closed: closed (their queues stored) at interpreter exit.
+_OPEN: weakref.WeakSet[WriteBehindDataStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for store in list(_OPEN):
+        try:
+            store.close()
+        except Exception as err:  # nothing to raise to at exit: say what stays unstored
+            print(
+                f"toolkit: could not store the write-behind queue of {store!r} at exit: {err}",
+                file=sys.stderr,
+            )
 
 
 class WriteBehindDataStore:
@@ -95,6 +115,9 @@ class WriteBehindDataStore:
             raise InvalidArgumentError(f"queue_capacity must be >= 1, got {queue_capacity!r}")
         if not isinstance(write_coalescing, bool):
             raise InvalidArgumentError(f"write_coalescing must be a bool, got {write_coalescing!r}")
+        if not isinstance(close_inner, bool):
+            raise InvalidArgumentError(f"close_inner must be a bool, got {close_inner!r}")
+        check_clock(clock, "WriteBehindDataStore(inner, clock, write_delay_millis, ...)")
         self.inner = inner
         self.write_delay_millis = write_delay_millis
         self.write_batch_size = write_batch_size
@@ -112,11 +135,14 @@ class WriteBehindDataStore:
         self._fifo: deque[StoreOp] = deque()
         self._newest: dict[_QKey, StoreOp] = {}  # newest queued or in-flight op per key
         self._inflight: list[StoreOp] = []  # the staging area: the batch being stored
-        self._listeners: dict[str, list[StoredListener]] = {}
+        # a bound method is held weakly: a record store that is gone stops listening
+        self._listeners: dict[str, list[Any]] = {}
         self._maps: set[str] = set()
         self._seq = 0
         self._generation = 0
         self._closed = False
+        self._closing = False  # close() has begun: new writes are refused
+        self._flusher_interval: int | None = None
         self._check_value: Callable[[Any], bool | None] = inner.check_value
         self._check_key: Callable[[Any], None] | None = getattr(inner, "check_key", None)
         self._store_batch: Callable[[Sequence[StoreOp], int], None] | None = getattr(
@@ -127,6 +153,7 @@ class WriteBehindDataStore:
         bind = getattr(inner, "bind_clock", None)
         if clock is not None and bind is not None:
             bind(clock)  # an inner store made without a clock reads this one
+        _OPEN.add(self)
 
     # --- queueing -----------------------------------------------------------------------
 
@@ -202,6 +229,8 @@ class WriteBehindDataStore:
     def _open(self) -> None:
         if self._closed:
             raise DataStoreError(f"{self!r} is closed")
+        if self._closing:
+            raise DataStoreError(f"{self!r} is closing: it stores what is queued and takes no more")
 
     def _add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int, backup: bool) -> bool:
         if value is None:
@@ -213,12 +242,12 @@ class WriteBehindDataStore:
             or type(expiration_time) is not int
             or not 0 <= expiration_time <= MAX_MILLIS
             or type(now) is not int
-            or now < 0
+            or not 0 <= now <= MAX_MILLIS
         ):
             self._validate(map_name, key, None, expiration_time, now)
         checked = self._check_value(value) is True
         with self._lock:
-            if self._closed:
+            if self._closed or self._closing:
                 self._open()
             self._enqueue(map_name, key, value, expiration_time, now, backup, True, checked)
         return False
@@ -507,8 +536,12 @@ class WriteBehindDataStore:
             st.deletes += deletes
             st.writes += len(stored) - deletes
         for op in reversed(notify):
-            for listener in listeners.get(op.map_name, ()):
-                listener(op.key, op.value, now)
+            for registered in listeners.get(op.map_name, ()):
+                listener = (
+                    registered() if type(registered) is weakref.WeakMethod else registered
+                )
+                if listener is not None:
+                    listener(op.key, op.value, now)
         return len(stored), not held, refused, down
 
     def _one_by_one(
@@ -672,11 +705,20 @@ class WriteBehindDataStore:
 
     def add_stored_listener(self, map_name: str, listener: StoredListener) -> None:
         """Call ``listener(key, value, now)`` when a queued primary write of ``map_name``
-        reaches the inner store and no newer write of the key is queued."""
+        reaches the inner store and no newer write of the key is queued.
+
+        A bound method (a record store's) is held weakly: once its object is gone it is no
+        longer called, so short-lived record stores over one long-lived write-behind store
+        do not pile up listeners. A plain function is held as long as the store is open."""
         if not callable(listener):
             raise InvalidArgumentError(f"listener must be callable, got {listener!r}")
+        held = weakref.WeakMethod(listener) if inspect.ismethod(listener) else listener
         with self._lock:
-            self._listeners.setdefault(map_name, []).append(listener)
+            alive = [
+                h for h in self._listeners.get(map_name, ())
+                if type(h) is not weakref.WeakMethod or h() is not None
+            ]
+            self._listeners[map_name] = [*alive, held]
 
     # --- background flusher and lifecycle ------------------------------------------------
 
@@ -690,8 +732,10 @@ class WriteBehindDataStore:
         time). Stopped by :meth:`stop_flusher` or :meth:`close`. Raises
         :class:`~toolkit.errors.InvalidArgumentError` if one is already running."""
         check_non_negative_int("interval_millis", interval_millis)
-        if interval_millis < 1:
-            raise InvalidArgumentError(f"interval_millis must be >= 1, got {interval_millis!r}")
+        if not 1 <= interval_millis <= _MAX_FLUSHER_MILLIS:
+            raise InvalidArgumentError(
+                f"interval_millis must be in 1..{_MAX_FLUSHER_MILLIS} (one day), got {interval_millis!r}"
+            )
         with self._lock:
             self._open()
             if self.flusher_running:
@@ -704,6 +748,7 @@ class WriteBehindDataStore:
                 daemon=True,
             )
             self._stop, self._thread = stop, thread
+            self._flusher_interval = interval_millis
         thread.start()
 
     def _run_flusher(self, stop: threading.Event, interval_s: float) -> None:
@@ -718,6 +763,7 @@ class WriteBehindDataStore:
         with self._lock:
             stop, thread = self._stop, self._thread
             self._stop = self._thread = None
+            self._flusher_interval = None
         if stop is not None:
             stop.set()
         if thread is not None:
@@ -735,21 +781,57 @@ class WriteBehindDataStore:
 
         Raises :class:`~toolkit.errors.DataStoreError` if the final flush fails; then nothing
         is closed and nothing is dropped: the operations left stay queued (the message says
-        how many), the store stays usable, and ``close()`` may be called again once the inner
-        store recovers. To give up on them, :meth:`reset` drops the queue first."""
-        if self._closed:
-            return
-        self.stop_flusher()
-        self.hard_flush()  # raises, leaving everything open and queued, if it cannot finish
-        self._closed = True
+        how many), the store stays usable (a background flusher that was running runs again),
+        and ``close()`` may be called again once the inner store recovers. To give up on them,
+        :meth:`reset` drops the queue first.
+
+        While it runs, writes from other threads are refused with
+        :class:`~toolkit.errors.DataStoreError` (Hazelcast refuses operations once shutdown
+        has begun), so a busy writer cannot keep it from finishing.
+
+        A store still open when the interpreter exits normally, or dropped without a close
+        (garbage collected), is closed then (its queue stored), as Hazelcast flushes
+        write-behind queues on a graceful shutdown and a buffered file flushes when it is
+        collected; a failure there is reported on standard error."""
         with self._lock:
+            if self._closed or self._closing:
+                return
+            self._closing = True  # from here on writes are refused, so the flush can finish
+            interval = self._flusher_interval if self.flusher_running else None
+        try:
+            self.stop_flusher()
+            self.hard_flush()  # raises, leaving everything open and queued, if it cannot finish
+        except BaseException:
+            with self._lock:
+                self._closing = False  # still open and usable, as before the call
+            if interval is not None:
+                self.start_flusher(interval)  # and flushing in the background again
+            raise
+        with self._lock:
+            self._closed = True
+            self._closing = False
             self._listeners.clear()
+        _OPEN.discard(self)
         close = getattr(self.inner, "close", None)
         if self.close_inner and close is not None:
             close()
 
     def __enter__(self) -> WriteBehindDataStore:
         return self
+
+    def __del__(self) -> None:
+        # Dropped without close(): store the queue, as a buffered file flushes when it is
+        # collected (nothing acknowledged is lost because a close was forgotten).
+        if getattr(self, "_closed", True) or getattr(self, "_closing", True):
+            return
+        try:
+            self.close()
+        except Exception as err:
+            print(
+                f"toolkit: could not store the write-behind queue of {self!r} when it was "
+                f"dropped: {err}",
+                file=sys.stderr,
+            )
 
     def __exit__(self, *exc: object) -> None:
         self.close()
