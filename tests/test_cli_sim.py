@@ -295,6 +295,9 @@ def test_sweep_keep_going_writes_every_row_and_exits_1(
     frame = pd.read_csv(tmp_path / "o" / "sweep.csv")
     assert frame["error"].notna().tolist() == [True, False]
     assert frame["hit_ratio"].notna().tolist() == [False, True]
+    every = [a.replace("queue_capacity=5,1000000", "queue_capacity=5,6") for a in args]
+    assert main([*every, "--keep-going", "--metric", "backing_writes"]) == 1
+    assert "no sweep.png: all 2 runs failed" in capsys.readouterr().out
 
 
 def test_sweep_of_list_values_writes_its_table_and_figure(small: Path, tmp_path: Path) -> None:

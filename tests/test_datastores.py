@@ -1485,25 +1485,27 @@ class WriteBehindMachine(RuleBasedStateMachine):
 
     def _model_flush(self, everything: bool) -> int:
         """Flush the model; return the operations stored, or -1 when the store failed as a
-        whole (then nothing of the failing batch is stored and the flush ends)."""
+        whole (then nothing of the failing batch is stored and the flush ends).
+
+        Every queued operation of a key refused in this flush is set aside (in queue order)
+        for the rest of it, and put back at the front of the queue when it ends."""
         now = self.clock.now_millis()
         refused = self.flaky.refused
         stored = 0
-        blocked: set[Any] = set()  # keys refused in this flush: passed over from then on
+        parked: list[Any] = []
         while self.queue:
             batch = []
             for op in self.queue:
                 if len(batch) == WB_BATCH or (op[3] > now and not everything):
                     break
-                if op[0] not in blocked:
-                    batch.append(op)
+                batch.append(op)
             if not batch:
                 break
             if self.flaky.failures_left:
+                self.queue[:0] = parked
                 return -1  # the store's batch fails and stays queued
-            # a refused key's operations stay queued, in order, and go back to the front; the
-            # others of the batch are stored (one at a time when the batch was refused)
-            held, done = [], []
+            # the others of the batch are stored (one at a time when the batch was refused)
+            held, done, blocked = [], [], set()
             for op in batch:
                 qk, value = op[0], op[1]
                 if qk in blocked or qk in refused or (
@@ -1514,7 +1516,9 @@ class WriteBehindMachine(RuleBasedStateMachine):
                 else:
                     done.append(op)
             taken = {id(op) for op in batch}
-            self.queue[:] = held + [op for op in self.queue if id(op) not in taken]
+            rest = [op for op in self.queue if id(op) not in taken]
+            parked += held + [op for op in rest if op[0] in blocked]
+            self.queue[:] = [op for op in rest if op[0] not in blocked]
             for qk, value, exp, _ in done:
                 if value is None:
                     self.rows.pop(qk, None)
@@ -1523,6 +1527,7 @@ class WriteBehindMachine(RuleBasedStateMachine):
                     self.rows[qk] = (value, exp)
                     self.writes += 1
             stored += len(done)
+        self.queue[:0] = parked
         return stored
 
     @rule()
@@ -1688,7 +1693,7 @@ def test_write_behind_refuses_out_of_range_times_and_intervals() -> None:
         assert wb.pending_operation_count() == 0 and not wb.flusher_running
 
 
-@pytest.mark.parametrize("version", [0, 7])
+@pytest.mark.parametrize("version", [0, 1, 2, 7])
 def test_a_database_that_is_not_ours_is_refused_untouched(tmp_path: Path, version: int) -> None:
     path = tmp_path / "theirs.db"
     theirs = sqlite3.connect(path)
@@ -1741,19 +1746,77 @@ def test_a_record_store_that_is_gone_stops_listening() -> None:
         gc.collect()
         survivor = DefaultRecordStore("m", data_store=wb, clock=clock)
         survivor.put("k", 2)
-        assert len(wb._listeners["m"]) == 2  # the function, and the survivor's method
+        assert len(wb._listeners["m"]) == 2  # the function, and the survivor's listener
         wb.flush_due(0)
         assert heard == ["k"] and not survivor.storage().get("k").metadata.is_dirty()  # type: ignore[union-attr]
 
 
-def test_a_write_behind_store_dropped_without_close_stores_its_queue(tmp_path: Path) -> None:
-    import gc
+def test_two_threads_closing_at_once_both_learn_that_it_failed() -> None:
+    clock = ManualClock(0)
 
-    def use_and_forget() -> None:
-        wb = WriteBehindDataStore(SQLiteDataStore(tmp_path / "dropped.db"), write_delay_millis=60_000)
-        DefaultRecordStore("m", data_store=wb).put("k", {"n": 1})
+    class SlowDown(FlakyStore):
+        def store_batch(self, ops: Sequence[StoreOp], now: int) -> None:
+            time.sleep(0.2)
+            raise DataStoreError("disk full")
 
-    use_and_forget()
-    gc.collect()
-    with SQLiteDataStore(tmp_path / "dropped.db") as reopened:
-        assert reopened.load("m", "k") == {"n": 1}
+    wb = WriteBehindDataStore(SlowDown(SQLiteDataStore(":memory:", clock)), clock, 0)  # type: ignore[arg-type]
+    wb.add("m", "k", 1, 0, 0)
+    outcomes: list[str] = []
+
+    def close() -> None:
+        try:
+            wb.close()
+            outcomes.append("returned")
+        except DataStoreError:
+            outcomes.append("raised")
+
+    threads = [threading.Thread(target=close) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert outcomes == ["raised", "raised"] and not wb.closed and wb.pending_operation_count() == 1
+    wb.reset()
+    wb.close()
+
+
+def test_an_inner_store_that_is_down_is_not_asked_once_per_queued_write() -> None:
+    clock = ManualClock(0)
+
+    class Down(FlakyStore):
+        def store_batch(self, ops: Sequence[StoreOp], now: int) -> None:
+            self.calls += 1
+            raise ConnectionError("no route to host")
+
+    down = Down(SQLiteDataStore(":memory:", clock))
+    wb = WriteBehindDataStore(down, clock, 0, 100)  # type: ignore[arg-type]
+    for i in range(1_000):
+        wb.add("m", i, i, 0, 0)
+    assert wb.flush_due(0) == 0
+    assert down.calls == 101  # the batch, then its operations one by one; then it stops
+    assert wb.pending_operation_count() == 1_000 and [op.key for op in wb.queued()][:3] == [0, 1, 2]
+    wb.reset()
+    wb.close()
+
+
+def test_load_all_through_write_behind_over_null_counts_one_round_trip() -> None:
+    with WriteBehindDataStore(NullDataStore(), ManualClock(0), 0) as wb:
+        wb.load_all("m", [1, 2, 3])
+        assert wb.stats.loads == 1
+
+
+def test_stores_sharing_an_inner_store_are_all_stored_at_exit(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    script = f"""
+from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
+inner = SQLiteDataStore({str(path)!r})
+first = WriteBehindDataStore(inner, write_delay_millis=60_000)
+second = WriteBehindDataStore(inner, write_delay_millis=60_000)
+first.add("m", "a", 1, 0, 0)
+second.add("m", "b", 2, 0, 0)
+"""  # neither closed: at exit both queues are stored before the shared inner store closes
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    with SQLiteDataStore(path) as reopened:
+        assert reopened.load_all("m", ["a", "b"]) == [("a", 1), ("b", 2)]

@@ -9,6 +9,7 @@ what happened. Time comes from its :class:`~toolkit.clocks.Clock`, read once per
 from __future__ import annotations
 
 import random
+import weakref
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
@@ -145,6 +146,26 @@ class RecordStore(Protocol):
     def map_data_store(self) -> MapDataStore: ...
 
 
+class _StoredListener:
+    """A record store's stored-listener, holding the store weakly: a data store that outlives
+    the record store neither keeps it alive nor keeps calling it (``alive`` turns false and
+    the data store drops it)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: DefaultRecordStore) -> None:
+        self._store = weakref.ref(store)
+
+    @property
+    def alive(self) -> bool:
+        return self._store() is not None
+
+    def __call__(self, key: Any, value: Any, now: int) -> None:
+        store = self._store()
+        if store is not None:
+            store._on_stored(key, value, now)
+
+
 def _seed_for(seed: int | None, name: str, partition_id: int) -> int | None:
     if seed is None:
         return None
@@ -231,7 +252,7 @@ class DefaultRecordStore:
         # A data store that returns the stored expiration with the value (optional).
         self._load_entry = getattr(self._data_store, "load_entry", None)
         self.stats = StoreStats()
-        self._data_store.add_stored_listener(name, self._on_stored)
+        self._data_store.add_stored_listener(name, _StoredListener(self))
 
     # --- identity ------------------------------------------------------------------------
 

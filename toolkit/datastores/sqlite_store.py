@@ -142,11 +142,12 @@ class SQLiteDataStore:
                 f"SQLite database {self.path!r} has schema version {version}, expected {_SCHEMA_VERSION}"
             )
         foreign = sorted(tables.difference(_TABLES.values()))
-        if version == 0 and foreign:
+        if (version == 0 and foreign) or (version and "entries" not in tables):
             conn.close()
             raise DataStoreError(
-                f"SQLite database {self.path!r} is not a data store of this toolkit (it has the "
-                f"tables {foreign} and no schema version); nothing was changed: use another file"
+                f"SQLite database {self.path!r} is not a data store of this toolkit (its tables: "
+                f"{sorted(tables) or 'none'}; schema version {version}); nothing was changed: "
+                "use another file"
             )
         try:
             self.journal_mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])

@@ -4,10 +4,8 @@ in batches, through a write-through inner store (Hazelcast's write-behind MapSto
 from __future__ import annotations
 
 import atexit
-import inspect
 import sys
 import threading
-import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
@@ -28,20 +26,31 @@ __all__ = ["WriteBehindDataStore", "flush_process"]
 _QKey = tuple[str, bool, Any]
 #: The longest background flusher interval (ms): one day.
 _MAX_FLUSHER_MILLIS = 86_400_000
-#: Write-behind stores not yet closed: closed (their queues stored) at interpreter exit.
-_OPEN: weakref.WeakSet[WriteBehindDataStore] = weakref.WeakSet()
+#: Write-behind stores not yet closed, held until they are: closed at interpreter exit.
+_OPEN: set[WriteBehindDataStore] = set()
 
 
 @atexit.register
 def _close_at_exit() -> None:
+    """Store every open store's queue first (stores may share an inner store, which the first
+    close would close), then close those whose queue was stored."""
+    stored = []
     for store in list(_OPEN):
         try:
-            store.close()
+            store.stop_flusher()
+            store.hard_flush()
         except Exception as err:  # nothing to raise to at exit: say what stays unstored
             print(
                 f"toolkit: could not store the write-behind queue of {store!r} at exit: {err}",
                 file=sys.stderr,
             )
+        else:
+            stored.append(store)
+    for store in stored:
+        try:
+            store.close()
+        except Exception as err:
+            print(f"toolkit: could not close {store!r} at exit: {err}", file=sys.stderr)
 
 
 class WriteBehindDataStore:
@@ -130,13 +139,15 @@ class WriteBehindDataStore:
         self._clock: Clock = SystemClock() if clock is None else clock
         self._clock_given = clock is not None
         self._lock = threading.RLock()  # guards the queue, staging and listeners
+        self._close_lock = threading.Lock()  # one close() at a time
         self._flush_lock = threading.Lock()  # one flush at a time: batches stored in order
         self._coalesced: OrderedDict[_QKey, StoreOp] = OrderedDict()
         self._fifo: deque[StoreOp] = deque()
         self._newest: dict[_QKey, StoreOp] = {}  # newest queued or in-flight op per key
         self._inflight: list[StoreOp] = []  # the staging area: the batch being stored
-        # a bound method is held weakly: a record store that is gone stops listening
-        self._listeners: dict[str, list[Any]] = {}
+        self._parked: list[StoreOp] = []  # refused operations, set aside during a flush
+        self._parked_generation = 0
+        self._listeners: dict[str, list[StoredListener]] = {}
         self._maps: set[str] = set()
         self._seq = 0
         self._generation = 0
@@ -200,7 +211,7 @@ class WriteBehindDataStore:
         self.stats.queued += 1
 
     def _check_room(self, n: int, key: Any) -> None:
-        used = len(self._fifo) + len(self._inflight)
+        used = len(self._fifo) + len(self._inflight) + len(self._parked)
         if used + n > self.queue_capacity:
             self.stats.refused += n
             raise QueueFullError(
@@ -368,9 +379,9 @@ class WriteBehindDataStore:
             inner_stats = getattr(self.inner, "stats", None)
             trips = getattr(inner_stats, "loads", 0)
             loaded = self.inner.load_all(map_name, rest)
-            # the inner store's round trips (SQLite: one per 500 keys), or one if it keeps no count
-            trips = getattr(inner_stats, "loads", trips + 1) - trips
-            self.stats.loads += trips
+            # the inner store's round trips (SQLite: one per 500 keys), or one if it counts none
+            trips = getattr(inner_stats, "loads", trips) - trips
+            self.stats.loads += max(1, trips)
             self.stats.keys_loaded += len(loaded)
             found.update(loaded)
         out: list[tuple[Any, Any]] = []
@@ -395,11 +406,13 @@ class WriteBehindDataStore:
     def pending_operation_count(self) -> int:
         """Operations queued or being stored (with coalescing: at most one per key)."""
         with self._lock:  # a batch moving from the queue to the staging area is counted once
-            return len(self._coalesced) + len(self._fifo) + len(self._inflight)
+            return len(self._coalesced) + len(self._fifo) + len(self._inflight) + len(self._parked)
 
     def next_due(self) -> int | None:
         """When the oldest queued operation becomes due (ms), or None if nothing is queued."""
         with self._lock:
+            if self._parked:
+                return self._parked[0].due
             if self._coalesced:
                 return self._coalesced[next(iter(self._coalesced))].due
             if self._fifo:
@@ -410,51 +423,62 @@ class WriteBehindDataStore:
         """A snapshot of the queued operations, oldest first (in-flight ones not included)."""
         with self._lock:
             if self.write_coalescing:
-                return list(self._coalesced.values())
-            return list(self._fifo)
+                return [*self._parked, *self._coalesced.values()]
+            return [*self._parked, *self._fifo]
 
     # --- flushing -----------------------------------------------------------------------
 
-    def _take(
-        self, now: int, everything: bool, skip: set[_QKey] | frozenset[_QKey] = frozenset()
-    ) -> tuple[list[StoreOp], int]:
-        """Move up to one batch of due operations from the queue to the staging area, passing
-        over (and leaving in place) the operations of the keys in ``skip``."""
+    def _take(self, now: int, everything: bool) -> tuple[list[StoreOp], int]:
+        """Move up to one batch of due operations from the queue to the staging area."""
         size = self.write_batch_size
         batch: list[StoreOp] = []
         with self._lock:
             if self.write_coalescing:
                 queue = self._coalesced
-                if skip:
-                    picked: list[_QKey] = []
-                    for qk, op in queue.items():
-                        if len(picked) == size or (op.due > now and not everything):
-                            break
-                        if qk not in skip:
-                            picked.append(qk)
-                    batch = [queue.pop(qk) for qk in picked]
-                else:
-                    pop, append = queue.popitem, batch.append
-                    for _ in range(min(size, len(queue))):
-                        qk, op = pop(last=False)
-                        if op.due > now and not everything:
-                            queue[qk] = op  # not due: back to the front
-                            queue.move_to_end(qk, last=False)
-                            break
-                        append(op)
+                pop, append = queue.popitem, batch.append
+                for _ in range(min(size, len(queue))):
+                    qk, op = pop(last=False)
+                    if op.due > now and not everything:
+                        queue[qk] = op  # not due: back to the front
+                        queue.move_to_end(qk, last=False)
+                        break
+                    append(op)
             else:
                 fifo = self._fifo
-                passed: list[StoreOp] = []
                 while fifo and len(batch) < size and (everything or fifo[0].due <= now):
-                    op = fifo.popleft()
-                    if skip and (op.map_name, op.is_backup, op.key) in skip:
-                        passed.append(op)  # every operation of a skipped key: order kept
-                    else:
-                        batch.append(op)
-                if passed:
-                    fifo.extendleft(reversed(passed))
+                    batch.append(fifo.popleft())
             self._inflight = batch
             return batch, self._generation
+
+    def _park(self, keys: set[_QKey], generation: int) -> None:
+        """Set aside, for the rest of this flush, every queued operation of ``keys`` (keys
+        the inner store refused): later batches then pass over them at no cost. They stay
+        pending and readable (:attr:`_newest`); :meth:`_unpark` puts them back in front."""
+        with self._lock:
+            if generation != self._generation:
+                return  # reset() dropped the queue meanwhile
+            self._parked_generation = generation
+            if self.write_coalescing:
+                queue = self._coalesced
+                for qk in [qk for qk in queue if qk in keys]:  # in queue order
+                    self._parked.append(queue.pop(qk))
+            else:
+                keep: deque[StoreOp] = deque()
+                for op in self._fifo:
+                    if (op.map_name, op.is_backup, op.key) in keys:
+                        self._parked.append(op)
+                    else:
+                        keep.append(op)
+                self._fifo = keep
+
+    def _unpark(self) -> None:
+        """Put the parked operations back at the front of the queue, in their order."""
+        with self._lock:
+            parked, self._parked = self._parked, []
+            if parked:
+                inflight = self._inflight
+                self._put_back(parked, self._parked_generation)
+                self._inflight = inflight
 
     def _write(self, batch: list[StoreOp], now: int) -> None:
         if self._store_batch is not None:
@@ -488,7 +512,11 @@ class WriteBehindDataStore:
                     self._put_back(batch, generation)
                 raise
             self.last_error = err
-            down = isinstance(err, DataStoreError)
+            # a DataStoreError says the inner store is failing; a lone operation that fails
+            # with anything but a refusal of its value or key says so too
+            down = isinstance(err, DataStoreError) or (
+                len(batch) == 1 and not isinstance(err, UnsupportedValueError)
+            )
             if len(batch) == 1 or down:
                 with self._lock:
                     self.stats.failures += 1
@@ -536,12 +564,8 @@ class WriteBehindDataStore:
             st.deletes += deletes
             st.writes += len(stored) - deletes
         for op in reversed(notify):
-            for registered in listeners.get(op.map_name, ()):
-                listener = (
-                    registered() if type(registered) is weakref.WeakMethod else registered
-                )
-                if listener is not None:
-                    listener(op.key, op.value, now)
+            for listener in listeners.get(op.map_name, ()):
+                listener(op.key, op.value, now)
         return len(stored), not held, refused, down
 
     def _one_by_one(
@@ -551,13 +575,17 @@ class WriteBehindDataStore:
         falls back from ``storeAll`` to ``store``, so one operation the inner store refuses
         does not hold back the others. An operation that fails, and every later operation of
         its key, is held; a :class:`~toolkit.errors.DataStoreError` means the inner store
-        itself is failing, and the rest of the batch is held untried. Return (stored, held,
+        itself is failing, and the rest of the batch is held untried; so does a pass that
+        stored nothing when not every failure was a refusal
+        (:class:`~toolkit.errors.UnsupportedValueError`): an inner store that is down
+        whatever it raises is not asked once per queued operation. Return (stored, held,
         failed round trips with the batch's, the keys refused, whether the store failed)."""
         stored: list[StoreOp] = []
         held: list[StoreOp] = []
         refused: set[_QKey] = set()
         failures = 1
         down = False
+        refusals_only = True
         for op in batch:
             qk = (op.map_name, op.is_backup, op.key)
             if down or qk in refused:
@@ -571,8 +599,11 @@ class WriteBehindDataStore:
                 held.append(op)
                 refused.add(qk)
                 down = isinstance(err, DataStoreError)
+                refusals_only = refusals_only and isinstance(err, UnsupportedValueError)
             else:
                 stored.append(op)
+        if not stored and not refusals_only:
+            down = True
         return stored, held, failures, refused, down
 
     def _put_back(self, batch: list[StoreOp], generation: int) -> None:
@@ -603,19 +634,21 @@ class WriteBehindDataStore:
         """
         now = self._clock.now_millis() if now is None else check_millis("now", now)
         stored = 0
-        refused_keys: set[_QKey] = set()
         with self._flush_lock:
-            while True:
-                batch, generation = self._take(now, False, refused_keys)
-                if not batch:
-                    break
-                n, complete, refused, down = self._store(batch, generation, now)
-                stored += n
-                if complete:
-                    continue
-                if down or not refused:
-                    break
-                refused_keys |= refused  # new keys every time: the loop ends
+            try:
+                while True:
+                    batch, generation = self._take(now, False)
+                    if not batch:
+                        break
+                    n, complete, refused, down = self._store(batch, generation, now)
+                    stored += n
+                    if complete:
+                        continue
+                    if down or not refused:
+                        break
+                    self._park(refused, generation)  # out of the queue: the loop ends
+            finally:
+                self._unpark()
         return stored
 
     def soft_flush(self) -> int:
@@ -636,20 +669,22 @@ class WriteBehindDataStore:
         stored stays queued.
         """
         now = self._clock.now_millis()
-        refused_keys: set[_QKey] = set()
         failed = False
         with self._flush_lock:
-            while True:
-                batch, generation = self._take(now, True, refused_keys)
-                if not batch:
-                    break
-                n, complete, refused, down = self._store(batch, generation, now)
-                if complete:
-                    continue
-                failed = True
-                if down or not refused:
-                    break  # the inner store fails: stop here
-                refused_keys |= refused  # store the other keys' operations first
+            try:
+                while True:
+                    batch, generation = self._take(now, True)
+                    if not batch:
+                        break
+                    n, complete, refused, down = self._store(batch, generation, now)
+                    if complete:
+                        continue
+                    failed = True
+                    if down or not refused:
+                        break  # the inner store fails: stop here
+                    self._park(refused, generation)  # store the other keys' operations first
+            finally:
+                self._unpark()
             if failed:
                 raise DataStoreError(
                     f"write-behind flush failed, {self.pending_operation_count()} "
@@ -678,6 +713,7 @@ class WriteBehindDataStore:
             self._fifo.clear()
             self._newest.clear()
             self._inflight = []
+            self._parked = []
             self._generation += 1
 
     def is_null(self) -> bool:
@@ -707,18 +743,14 @@ class WriteBehindDataStore:
         """Call ``listener(key, value, now)`` when a queued primary write of ``map_name``
         reaches the inner store and no newer write of the key is queued.
 
-        A bound method (a record store's) is held weakly: once its object is gone it is no
-        longer called, so short-lived record stores over one long-lived write-behind store
-        do not pile up listeners. A plain function is held as long as the store is open."""
+        A listener whose ``alive`` attribute is false (a record store's, once that store is
+        gone) is dropped, so short-lived record stores over one long-lived write-behind store
+        do not pile up."""
         if not callable(listener):
             raise InvalidArgumentError(f"listener must be callable, got {listener!r}")
-        held = weakref.WeakMethod(listener) if inspect.ismethod(listener) else listener
         with self._lock:
-            alive = [
-                h for h in self._listeners.get(map_name, ())
-                if type(h) is not weakref.WeakMethod or h() is not None
-            ]
-            self._listeners[map_name] = [*alive, held]
+            kept = [h for h in self._listeners.get(map_name, ()) if getattr(h, "alive", True)]
+            self._listeners[map_name] = [*kept, listener]
 
     # --- background flusher and lifecycle ------------------------------------------------
 
@@ -789,49 +821,42 @@ class WriteBehindDataStore:
         :class:`~toolkit.errors.DataStoreError` (Hazelcast refuses operations once shutdown
         has begun), so a busy writer cannot keep it from finishing.
 
-        A store still open when the interpreter exits normally, or dropped without a close
-        (garbage collected), is closed then (its queue stored), as Hazelcast flushes
-        write-behind queues on a graceful shutdown and a buffered file flushes when it is
-        collected; a failure there is reported on standard error."""
-        with self._lock:
-            if self._closed or self._closing:
-                return
-            self._closing = True  # from here on writes are refused, so the flush can finish
-            interval = self._flusher_interval if self.flusher_running else None
-        try:
-            self.stop_flusher()
-            self.hard_flush()  # raises, leaving everything open and queued, if it cannot finish
-        except BaseException:
+        Two threads closing at once close once: the second waits for the first, then returns
+        if it succeeded or tries again itself.
+
+        A store is kept open until it is closed: one still open when the interpreter exits
+        normally is closed then (every open store's queue is stored first, then the stores
+        are closed), as Hazelcast flushes write-behind queues on a graceful shutdown; a
+        failure there is reported on standard error."""
+        with self._close_lock:
             with self._lock:
-                self._closing = False  # still open and usable, as before the call
-            if interval is not None:
-                self.start_flusher(interval)  # and flushing in the background again
-            raise
-        with self._lock:
-            self._closed = True
-            self._closing = False
-            self._listeners.clear()
-        _OPEN.discard(self)
-        close = getattr(self.inner, "close", None)
-        if self.close_inner and close is not None:
-            close()
+                if self._closed:
+                    return
+                self._closing = True  # from here on writes are refused, so the flush can finish
+                interval = self._flusher_interval if self.flusher_running else None
+            try:
+                self.stop_flusher()
+                self.hard_flush()  # raises, leaving everything open and queued, if it cannot finish
+            except BaseException as err:
+                with self._lock:
+                    self._closing = False  # still open and usable, as before the call
+                if interval is not None and isinstance(err, Exception):
+                    try:
+                        self.start_flusher(interval)  # and flushing in the background again
+                    except Exception:  # the flush error is the one to report
+                        pass
+                raise
+            with self._lock:
+                self._closed = True
+                self._closing = False
+                self._listeners.clear()
+            _OPEN.discard(self)
+            close = getattr(self.inner, "close", None)
+            if self.close_inner and close is not None:
+                close()
 
     def __enter__(self) -> WriteBehindDataStore:
         return self
-
-    def __del__(self) -> None:
-        # Dropped without close(): store the queue, as a buffered file flushes when it is
-        # collected (nothing acknowledged is lost because a close was forgotten).
-        if getattr(self, "_closed", True) or getattr(self, "_closing", True):
-            return
-        try:
-            self.close()
-        except Exception as err:
-            print(
-                f"toolkit: could not store the write-behind queue of {self!r} when it was "
-                f"dropped: {err}",
-                file=sys.stderr,
-            )
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -243,9 +243,12 @@ def _sweep_figure(grid: dict[str, list[Any]], frame: Any, metric: str, path: Pat
         if len(grid.get("workload.seed", ())) > 1:
             return "only workload.seed (the replications) has two or more values"
         return "no swept key has two or more values"
+    if "error" in frame and frame["error"].notna().all():
+        return f"all {len(frame)} runs failed"
     if metric not in frame or frame[metric].isna().all():
-        return (f"{metric} has no values in these runs (hit_ratio needs reads); pick another "
-                "summary column with --metric")
+        why = " (the hit ratio needs reads)" if metric == "hit_ratio" else ""
+        return (f"{metric} has no values in these runs{why}; pick another summary column with "
+                "--metric")
     x, by, panels = _sweep_layout(grid, varying)
     combos = grid_points({k: grid[k] for k in panels})  # [{}] without panel keys
     if len(combos) > _MAX_PANELS:
