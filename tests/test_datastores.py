@@ -1820,3 +1820,31 @@ second.add("m", "b", 2, 0, 0)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     with SQLiteDataStore(path) as reopened:
         assert reopened.load_all("m", ["a", "b"]) == [("a", 1), ("b", 2)]
+
+
+def test_a_write_queued_during_a_flush_waits_behind_its_refused_key() -> None:
+    # without coalescing a key's writes are stored in order: one queued while its key is set
+    # aside in this flush must not overtake the refused one
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(":memory:", clock))
+    calls = {"n": 0}
+    real = flaky.store_batch
+
+    def store_batch(ops: Sequence[StoreOp], now: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # while "x" is being stored, the owner writes "b" again
+            wb.add("m", "b", "B2", 0, 0)
+        real(ops, now)
+
+    flaky.store_batch = store_batch  # type: ignore[method-assign]
+    wb = WriteBehindDataStore(flaky, clock, 0, 1, write_coalescing=False)  # type: ignore[arg-type]
+    wb.add("m", "b", "B1", 0, 0)
+    wb.add("m", "x", "X", 0, 0)
+    flaky.refused_values.append("B1")
+    assert wb.flush_due(0) == 1  # "x" only
+    assert [op.value for op in wb.queued()] == ["B1", "B2"]
+    assert flaky.inner.load("m", "b") is None
+    flaky.refused_values.clear()
+    assert wb.flush_due(0) == 2
+    assert flaky.inner.load("m", "b") == "B2"
+    wb.close()

@@ -146,6 +146,7 @@ class WriteBehindDataStore:
         self._newest: dict[_QKey, StoreOp] = {}  # newest queued or in-flight op per key
         self._inflight: list[StoreOp] = []  # the staging area: the batch being stored
         self._parked: list[StoreOp] = []  # refused operations, set aside during a flush
+        self._parked_keys: set[_QKey] = set()  # their keys (later operations join them)
         self._parked_generation = 0
         self._listeners: dict[str, list[StoredListener]] = {}
         self._maps: set[str] = set()
@@ -445,36 +446,44 @@ class WriteBehindDataStore:
                     append(op)
             else:
                 fifo = self._fifo
+                parked_keys = self._parked_keys
                 while fifo and len(batch) < size and (everything or fifo[0].due <= now):
-                    batch.append(fifo.popleft())
+                    op = fifo.popleft()
+                    if parked_keys and (op.map_name, op.is_backup, op.key) in parked_keys:
+                        self._parked.append(op)  # queued after its key was set aside: behind it
+                    else:
+                        batch.append(op)
             self._inflight = batch
             return batch, self._generation
 
     def _park(self, keys: set[_QKey], generation: int) -> None:
-        """Set aside, for the rest of this flush, every queued operation of ``keys`` (keys
-        the inner store refused): later batches then pass over them at no cost. They stay
-        pending and readable (:attr:`_newest`); :meth:`_unpark` puts them back in front."""
+        """Set aside, for the rest of this flush, the queued operations of ``keys`` (keys the
+        inner store refused, whose operations the failed batch has just put back at the
+        front): later batches then pass over them at no cost. They stay pending and readable
+        (:attr:`_newest`); :meth:`_unpark` puts them back in front. Without coalescing, a
+        later operation of one of these keys joins them when a batch reaches it (it must not
+        be stored before them); with coalescing a write queued meanwhile is newer than the
+        one set aside, which it supersedes."""
         with self._lock:
             if generation != self._generation:
                 return  # reset() dropped the queue meanwhile
             self._parked_generation = generation
+            self._parked_keys |= keys
+            parked = self._parked
             if self.write_coalescing:
                 queue = self._coalesced
-                for qk in [qk for qk in queue if qk in keys]:  # in queue order
-                    self._parked.append(queue.pop(qk))
+                while queue and next(iter(queue)) in keys:
+                    parked.append(queue.popitem(last=False)[1])
             else:
-                keep: deque[StoreOp] = deque()
-                for op in self._fifo:
-                    if (op.map_name, op.is_backup, op.key) in keys:
-                        self._parked.append(op)
-                    else:
-                        keep.append(op)
-                self._fifo = keep
+                fifo = self._fifo
+                while fifo and (fifo[0].map_name, fifo[0].is_backup, fifo[0].key) in keys:
+                    parked.append(fifo.popleft())
 
     def _unpark(self) -> None:
         """Put the parked operations back at the front of the queue, in their order."""
         with self._lock:
             parked, self._parked = self._parked, []
+            self._parked_keys = set()
             if parked:
                 inflight = self._inflight
                 self._put_back(parked, self._parked_generation)
@@ -714,6 +723,7 @@ class WriteBehindDataStore:
             self._newest.clear()
             self._inflight = []
             self._parked = []
+            self._parked_keys = set()
             self._generation += 1
 
     def is_null(self) -> bool:
