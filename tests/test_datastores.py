@@ -1487,38 +1487,45 @@ class WriteBehindMachine(RuleBasedStateMachine):
         """Flush the model; return the operations stored, or -1 when the store failed as a
         whole (then nothing of the failing batch is stored and the flush ends).
 
-        Every queued operation of a key refused in this flush is set aside (in queue order)
-        for the rest of it, and put back at the front of the queue when it ends."""
+        A refused key's operations are set aside (in queue order) for the rest of the flush:
+        those the failed batch held, those right behind them at the front of the queue, and
+        any other of the key that a later batch reaches. All go back to the front of the
+        queue when the flush ends."""
         now = self.clock.now_millis()
         refused = self.flaky.refused
         stored = 0
         parked: list[Any] = []
+        blocked: set[Any] = set()
         while self.queue:
-            batch = []
-            for op in self.queue:
-                if len(batch) == WB_BATCH or (op[3] > now and not everything):
-                    break
-                batch.append(op)
+            batch: list[Any] = []
+            i = 0
+            while i < len(self.queue) and len(batch) < WB_BATCH and (
+                everything or self.queue[i][3] <= now
+            ):
+                op = self.queue[i]
+                i += 1
+                (parked if op[0] in blocked else batch).append(op)
+            del self.queue[:i]
             if not batch:
                 break
             if self.flaky.failures_left:
-                self.queue[:0] = parked
+                self.queue[:0] = parked + batch
                 return -1  # the store's batch fails and stays queued
             # the others of the batch are stored (one at a time when the batch was refused)
-            held, done, blocked = [], [], set()
+            held, done, refused_now = [], [], set()
             for op in batch:
                 qk, value = op[0], op[1]
-                if qk in blocked or qk in refused or (
+                if qk in refused_now or qk in refused or (
                     value is not None and value in self.flaky.refused_values
                 ):
                     held.append(op)
-                    blocked.add(qk)  # a later operation of the key waits for this one
+                    refused_now.add(qk)  # a later operation of the key waits for this one
                 else:
                     done.append(op)
-            taken = {id(op) for op in batch}
-            rest = [op for op in self.queue if id(op) not in taken]
-            parked += held + [op for op in rest if op[0] in blocked]
-            self.queue[:] = [op for op in rest if op[0] not in blocked]
+            blocked |= refused_now
+            parked += held
+            while self.queue and self.queue[0][0] in refused_now:
+                parked.append(self.queue.pop(0))
             for qk, value, exp, _ in done:
                 if value is None:
                     self.rows.pop(qk, None)
