@@ -1855,3 +1855,124 @@ def test_a_write_queued_during_a_flush_waits_behind_its_refused_key() -> None:
     assert wb.flush_due(0) == 2
     assert flaky.inner.load("m", "b") == "B2"
     wb.close()
+
+
+def _hooked(hook: Callable[[int], None]) -> FlakyStore:
+    """A FlakyStore over an in-memory SQLite store that calls ``hook(n)`` at the start of its
+    n-th ``store_batch`` (set before the write-behind store binds it)."""
+    flaky = FlakyStore(SQLiteDataStore(":memory:", ManualClock(0)))
+    real = flaky.store_batch
+    calls = {"n": 0}
+
+    def store_batch(ops: Sequence[StoreOp], now: int) -> None:
+        calls["n"] += 1
+        hook(calls["n"])
+        real(ops, now)
+
+    flaky.store_batch = store_batch  # type: ignore[method-assign]
+    return flaky
+
+
+def test_soft_flush_makes_a_batch_in_flight_due_too() -> None:
+    clock = ManualClock(0)
+    holder: dict[str, Any] = {}
+
+    def hook(n: int) -> None:
+        if n == 1:
+            holder["wb"].soft_flush()  # while the first batch is being stored (and then fails)
+            holder["flaky"].failures_left = 1
+
+    flaky = _hooked(hook)
+    holder["flaky"] = flaky
+    wb = holder["wb"] = WriteBehindDataStore(flaky, clock, 60_000, 1)  # type: ignore[arg-type]
+    wb.add("m", "a", 1, 0, 0)
+    wb.add("m", "b", 2, 0, 0)
+    with pytest.raises(DataStoreError):
+        wb.hard_flush()
+    assert wb.flush_due(1) == 2  # both due now, the failed one included
+    wb.close()
+
+
+def test_a_parked_key_rewritten_during_the_flush_is_one_pending_write() -> None:
+    clock = ManualClock(0)
+    holder: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+
+    def hook(n: int) -> None:
+        if n == 2:  # "k" is set aside (refused alone); now "y" is being stored
+            wb = holder["wb"]
+            wb.add("m", "k", "GOOD", 0, 0)
+            seen["pending"] = wb.pending_operation_count()
+            seen["queued"] = [(op.key, op.value) for op in wb.queued()]
+
+    flaky = _hooked(hook)
+    flaky.refused_values.append("BAD")
+    wb = holder["wb"] = WriteBehindDataStore(flaky, clock, 0, 1)  # type: ignore[arg-type]
+    wb.add("m", "k", "BAD", 0, 0)
+    wb.add("m", "y", 2, 0, 0)
+    assert wb.flush_due(0) == 2  # "y", then the rewrite of "k"
+    assert seen == {"pending": 2, "queued": [("k", "GOOD")]}  # "y" in flight, "k" once
+    assert flaky.inner.load("m", "k") == "GOOD" and wb.pending_operation_count() == 0
+    assert wb.stats.coalesced == 1
+    wb.close()
+
+
+def test_a_batch_stored_across_a_reset_leaves_its_record_clean() -> None:
+    clock = ManualClock(0)
+    holder: dict[str, Any] = {}
+
+    def hook(n: int) -> None:
+        if n == 1:
+            holder["wb"].reset()  # drops the queue while this batch is being stored
+
+    wb = holder["wb"] = WriteBehindDataStore(_hooked(hook), clock, 0)  # type: ignore[arg-type]
+    store = DefaultRecordStore("m", data_store=wb, clock=clock)
+    store.put("k", 1)
+    wb.flush_due(0)
+    assert wb.inner.inner.load("m", "k") == 1 and wb.is_loadable("k", "m")
+    assert not store.storage().get("k").metadata.is_dirty()  # type: ignore[union-attr]
+    wb.close()
+
+
+def test_a_listener_that_raises_does_not_silence_the_others() -> None:
+    clock = ManualClock(0)
+    with WriteBehindDataStore(SQLiteDataStore(":memory:", clock), clock, 0) as wb:
+        def broken(key: Any, value: Any, now: int) -> None:
+            raise RuntimeError("listener bug")
+
+        wb.add_stored_listener("m", broken)
+        store = DefaultRecordStore("m", data_store=wb, clock=clock)
+        store.put("k", 1)
+        assert wb.flush_due(0) == 1  # no exception
+        assert isinstance(wb.last_error, RuntimeError)
+        assert not store.storage().get("k").metadata.is_dirty()  # type: ignore[union-attr]
+
+
+def test_writes_still_coming_at_exit_are_refused_so_every_queue_is_stored(tmp_path: Path) -> None:
+    path = tmp_path / "busy-exit.db"
+    script = f"""
+import threading
+from toolkit import DataStoreError
+from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
+inner = SQLiteDataStore({str(path)!r})
+first = WriteBehindDataStore(inner, write_delay_millis=60_000)
+second = WriteBehindDataStore(inner, write_delay_millis=60_000)
+second.add("m", "b", 2, 0, 0)
+first.add("m", "a", 0, 0, 0)
+def writer():
+    i = 0
+    while True:
+        i += 1
+        try:
+            first.add("m", "a", i, 0, 0)
+        except DataStoreError:
+            return  # refused once the exit has begun
+threading.Thread(target=writer, daemon=True).start()
+"""  # the interpreter exits while the writer still writes
+    for _ in range(3):
+        path.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent, timeout=120)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        with SQLiteDataStore(path) as reopened:
+            assert reopened.load("m", "b") == 2 and reopened.load("m", "a") is not None

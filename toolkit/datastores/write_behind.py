@@ -37,6 +37,8 @@ def _close_at_exit() -> None:
     stored = []
     for store in list(_OPEN):
         try:
+            with store._lock:
+                store._closing = True  # no more writes from threads still running
             store.stop_flusher()
             store.hard_flush()
         except Exception as err:  # nothing to raise to at exit: say what stays unstored
@@ -199,6 +201,12 @@ class WriteBehindDataStore:
                 st.coalesced += 1
                 st.queued += 1
                 return
+            if self._parked_keys and qk in self._parked_keys:
+                # the key's refused write is set aside in this flush: this one supersedes it
+                self._parked = [
+                    p for p in self._parked if (p.map_name, p.is_backup, p.key) != qk
+                ]
+                self.stats.coalesced += 1
             op = queue[qk] = StoreOp(
                 map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
             )
@@ -312,22 +320,23 @@ class WriteBehindDataStore:
 
     # --- reads --------------------------------------------------------------------------
 
-    def _from_queue(self, op: StoreOp) -> Any | None:
+    def _from_queue(self, entry: tuple[Any, int]) -> Any | None:
         self.stats.queue_reads += 1
-        value = op.value
+        value, exp = entry
         if value is None:
             return None
-        exp = op.expiration_time
         if exp and self._clock.now_millis() > exp:
             return None
         return value
 
-    def _queued_op(self, map_name: str, key: Any) -> StoreOp | None:
-        """The newest queued or in-flight operation of a primary ``key``, if any (None for a
-        key that cannot be queued: an unhashable one was never stored)."""
+    def _queued_op(self, map_name: str, key: Any) -> tuple[Any, int] | None:
+        """(value, expiration time) of the newest queued or in-flight operation of a primary
+        ``key``, read together under the lock (a coalescing write updates both), if any
+        (None for a key that cannot be queued: an unhashable one was never stored)."""
         try:
             with self._lock:
-                return self._newest.get((map_name, False, key))
+                op = self._newest.get((map_name, False, key))
+                return None if op is None else (op.value, op.expiration_time)
         except TypeError:
             return None
 
@@ -345,10 +354,10 @@ class WriteBehindDataStore:
 
     def load_entry(self, map_name: str, key: Any) -> tuple[Any, int] | None:
         """As :meth:`load`, with the write's absolute ``expiration_time`` (ms, 0 = never)."""
-        op = self._queued_op(map_name, key)
-        if op is not None:
-            value = self._from_queue(op)
-            return None if value is None else (value, op.expiration_time)
+        queued = self._queued_op(map_name, key)
+        if queued is not None:
+            value = self._from_queue(queued)
+            return None if value is None else (value, queued[1])
         loader = getattr(self.inner, "load_entry", None)
         if loader is None:
             value = self.inner.load(map_name, key)
@@ -367,15 +376,16 @@ class WriteBehindDataStore:
         rest: list[Any] = []
         keys = [key for key in keys if _hashable(key)]  # an unhashable key was never stored
         with self._lock:
-            ops = [(key, self._newest.get((map_name, False, key))) for key in keys]
-        for key, op in ops:
+            newest = self._newest
+            ops = [(key, newest.get((map_name, False, key))) for key in keys]
+            entries = [(key, None if op is None else (op.value, op.expiration_time)) for key, op in ops]
+        for key, entry in entries:
             if key in found:
                 continue
-            if op is None:
+            if entry is None:
                 rest.append(key)
                 continue
-            value = self._from_queue(op)
-            found[key] = value
+            found[key] = self._from_queue(entry)
         if rest:
             inner_stats = getattr(self.inner, "stats", None)
             trips = getattr(inner_stats, "loads", 0)
@@ -566,15 +576,30 @@ class WriteBehindDataStore:
                     if qk in done:
                         continue
                     done.add(qk)
-                if newest.get(qk) is op:
+                current = newest.get(qk)
+                if current is op:
                     del newest[qk]
-                    if value is not None and not op.is_backup and op.map_name in listeners:
-                        notify.append(op)
+                elif current is not None or generation == self._generation:
+                    continue  # a newer write of the key is queued
+                # (after a reset() that dropped the queue, nothing newer is: the row is current)
+                if value is not None and not op.is_backup and op.map_name in listeners:
+                    notify.append(op)
             st.deletes += deletes
             st.writes += len(stored) - deletes
+        gone = False
         for op in reversed(notify):
             for listener in listeners.get(op.map_name, ()):
-                listener(op.key, op.value, now)
+                if not getattr(listener, "alive", True):
+                    gone = True
+                    continue
+                try:
+                    listener(op.key, op.value, now)
+                except Exception as err:  # the others still hear of it; the flush goes on
+                    self.last_error = err
+        if gone:  # drop the listeners of record stores that are gone
+            with self._lock:
+                for name, registered in listeners.items():
+                    listeners[name] = [h for h in registered if getattr(h, "alive", True)]
         return len(stored), not held, refused, down
 
     def _one_by_one(
@@ -664,10 +689,9 @@ class WriteBehindDataStore:
         """Make everything queued due now (the next :meth:`flush_due` stores it); return the
         sequence number of the last queued operation, or 0 if nothing is queued."""
         with self._lock:
-            for op in self._coalesced.values():
-                op.due = 0
-            for op in self._fifo:
-                op.due = 0
+            for ops in (self._coalesced.values(), self._fifo, self._inflight, self._parked):
+                for op in ops:  # in flight or set aside too: due if it goes back to the queue
+                    op.due = 0
             return self._seq if self.pending_operation_count() else 0
 
     def hard_flush(self) -> None:
