@@ -1719,6 +1719,15 @@ def test_a_database_that_is_not_ours_is_refused_untouched(tmp_path: Path, versio
         SQLiteDataStore(not_a_db)
 
 
+def _run_and_exit(script: str) -> str:
+    """Run ``script`` in a new interpreter that then exits normally; return its standard
+    output, having checked that it succeeded and wrote nothing to standard error."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout
+
+
 @pytest.mark.parametrize("flusher", [False, True])
 def test_queued_writes_are_stored_when_the_interpreter_exits(tmp_path: Path, flusher: bool) -> None:
     path = tmp_path / "exit.db"
@@ -1733,10 +1742,7 @@ for i in range(5):
     store.put(i, {{"n": i}})
 print(wb.pending_operation_count())
 """  # no close(): a normal exit is a graceful shutdown
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "5" and done.stderr == ""
+    assert _run_and_exit(script).strip() == "5"
     with SQLiteDataStore(path) as reopened:
         assert len(reopened.load_all("m", list(range(5)))) == 5
 
@@ -1822,9 +1828,7 @@ second = WriteBehindDataStore(inner, write_delay_millis=60_000)
 first.add("m", "a", 1, 0, 0)
 second.add("m", "b", 2, 0, 0)
 """  # neither closed: at exit both queues are stored before the shared inner store closes
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
-    assert done.returncode == 0 and done.stderr == "", done.stderr
+    _run_and_exit(script)
     with SQLiteDataStore(path) as reopened:
         assert reopened.load_all("m", ["a", "b"]) == [("a", 1), ("b", 2)]
 
@@ -1971,8 +1975,6 @@ threading.Thread(target=writer, daemon=True).start()
 """  # the interpreter exits while the writer still writes
     for _ in range(3):
         path.unlink(missing_ok=True)
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent.parent, timeout=120)
-        assert done.returncode == 0 and done.stderr == "", done.stderr
+        _run_and_exit(script)
         with SQLiteDataStore(path) as reopened:
             assert reopened.load("m", "b") == 2 and reopened.load("m", "a") is not None

@@ -661,29 +661,37 @@ class WriteBehindDataStore:
         ``write_batch_size``; return how many were stored.
 
         What fails stays queued (see :attr:`last_error`) and the next call retries it; this
-        one passes over the operations of a key the inner store refused (they wait, in
-        order, for the next flush) and goes on with the others, and stops when the inner store
-        itself fails (:class:`~toolkit.errors.DataStoreError`). Never raises for a failing
-        inner store.
+        one sets aside the operations of a key the inner store refused (they wait, in order,
+        for the next flush) and goes on with the others, and stops when the inner store
+        itself fails (a :class:`~toolkit.errors.DataStoreError`, or failures that are not
+        refusals). Never raises for a failing inner store.
         """
         now = self._clock.now_millis() if now is None else check_millis("now", now)
+        return self._flush(now, False)[0]
+
+    def _flush(self, now: int, everything: bool) -> tuple[int, bool]:
+        """Store what is due at ``now`` (``everything``: all of it), batch by batch; return
+        (operations stored, whether anything failed). A refused key's operations are set
+        aside for the rest of the flush; a store that is down ends it."""
         stored = 0
+        failed = False
         with self._flush_lock:
             try:
                 while True:
-                    batch, generation = self._take(now, False)
+                    batch, generation = self._take(now, everything)
                     if not batch:
                         break
                     n, complete, refused, down = self._store(batch, generation, now)
                     stored += n
                     if complete:
                         continue
+                    failed = True
                     if down or not refused:
-                        break
+                        break  # the inner store fails: stop here
                     self._park(refused, generation)  # out of the queue: the loop ends
             finally:
                 self._unpark()
-        return stored
+        return stored, failed
 
     def soft_flush(self) -> int:
         """Make everything queued due now (the next :meth:`flush_due` stores it); return the
@@ -701,28 +709,11 @@ class WriteBehindDataStore:
         failing inner store, or operations it refuses even one at a time); what was not
         stored stays queued.
         """
-        now = self._clock.now_millis()
-        failed = False
-        with self._flush_lock:
-            try:
-                while True:
-                    batch, generation = self._take(now, True)
-                    if not batch:
-                        break
-                    n, complete, refused, down = self._store(batch, generation, now)
-                    if complete:
-                        continue
-                    failed = True
-                    if down or not refused:
-                        break  # the inner store fails: stop here
-                    self._park(refused, generation)  # store the other keys' operations first
-            finally:
-                self._unpark()
-            if failed:
-                raise DataStoreError(
-                    f"write-behind flush failed, {self.pending_operation_count()} "
-                    f"operations still queued: {self.last_error}"
-                ) from self.last_error
+        if self._flush(self._clock.now_millis(), True)[1]:
+            raise DataStoreError(
+                f"write-behind flush failed, {self.pending_operation_count()} "
+                f"operations still queued: {self.last_error}"
+            ) from self.last_error
 
     def flush_key(self, map_name: str, key: Any, value: Any, is_backup: bool) -> None:
         """A dirty record of ``key`` leaves memory (eviction, expiry, clear) while its write is
