@@ -1818,13 +1818,17 @@ def test_load_all_through_write_behind_over_null_counts_one_round_trip() -> None
         assert wb.stats.loads == 1
 
 
+#: Two write-behind stores over one SQLite store at ``path``, left open (for the exit tests).
+_TWO_STORES = """
+from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
+inner = SQLiteDataStore({path!r})
+first = WriteBehindDataStore(inner, write_delay_millis=60_000)
+second = WriteBehindDataStore(inner, write_delay_millis=60_000)"""
+
+
 def test_stores_sharing_an_inner_store_are_all_stored_at_exit(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
-    script = f"""
-from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
-inner = SQLiteDataStore({str(path)!r})
-first = WriteBehindDataStore(inner, write_delay_millis=60_000)
-second = WriteBehindDataStore(inner, write_delay_millis=60_000)
+    script = _TWO_STORES.format(path=str(path)) + """
 first.add("m", "a", 1, 0, 0)
 second.add("m", "b", 2, 0, 0)
 """  # neither closed: at exit both queues are stored before the shared inner store closes
@@ -1954,13 +1958,9 @@ def test_a_listener_that_raises_does_not_silence_the_others() -> None:
 
 def test_writes_still_coming_at_exit_are_refused_so_every_queue_is_stored(tmp_path: Path) -> None:
     path = tmp_path / "busy-exit.db"
-    script = f"""
+    script = _TWO_STORES.format(path=str(path)) + """
 import threading
 from toolkit import DataStoreError
-from toolkit.datastores import SQLiteDataStore, WriteBehindDataStore
-inner = SQLiteDataStore({str(path)!r})
-first = WriteBehindDataStore(inner, write_delay_millis=60_000)
-second = WriteBehindDataStore(inner, write_delay_millis=60_000)
 second.add("m", "b", 2, 0, 0)
 first.add("m", "a", 0, 0, 0)
 def writer():

@@ -490,14 +490,13 @@ class WriteBehindDataStore:
                     parked.append(fifo.popleft())
 
     def _unpark(self) -> None:
-        """Put the parked operations back at the front of the queue, in their order."""
+        """Put the parked operations back at the front of the queue, in their order (at the
+        end of a flush, when no batch is in flight)."""
         with self._lock:
             parked, self._parked = self._parked, []
             self._parked_keys = set()
             if parked:
-                inflight = self._inflight
                 self._put_back(parked, self._parked_generation)
-                self._inflight = inflight
 
     def _write(self, batch: list[StoreOp], now: int) -> None:
         if self._store_batch is not None:

@@ -5,11 +5,7 @@
 and a comparison figure. Errors in the scenario or the options are printed with the key and
 line they concern, and the exit status is 2.
 
-A command's files are written into a staging folder inside ``--out`` and moved into place
-together once all are written, replacing that command's files from an earlier call (a file
-the new call does not write, such as ``operations.csv`` without ``--operations``, is
-removed); other files in the folder are left alone. So the folder never mixes two calls'
-results, even after an interrupted one.
+``--out`` is handled by :mod:`toolkit.outdir`: checked before the run, written all at once.
 """
 
 from __future__ import annotations
