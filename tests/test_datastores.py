@@ -43,6 +43,7 @@ from toolkit.datastores import (
     encode_value,
     flush_process,
 )
+from toolkit.datastores import sqlite_store
 from toolkit.datastores.codec import check_value, encode_plain
 from toolkit.records import (
     LwwValue,
@@ -640,16 +641,32 @@ def test_sqlite_store_batch_is_all_or_nothing(tmp_path: Path) -> None:
         assert (s.stats.writes, s.stats.deletes, s.stats.write_batches) == (2, 1, 1)
 
 
-def test_sqlite_store_batch_writes_many_rows_per_statement(tmp_path: Path) -> None:
-    # A batch is a handful of statements, not one per row: Python's sqlite3 gives up the GIL
-    # around every statement, and a flusher thread beside a busy writer gets it back only
-    # every switch interval, so one statement per row starved it.
+def _with_another_thread(work: Callable[[], Any]) -> Any:
+    """Run ``work`` while a second thread is alive (it waits for ``work`` to finish)."""
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)
+    other.start()
+    try:
+        return work()
+    finally:
+        done.set()
+        other.join()
+
+
+def test_sqlite_store_batch_groups_rows_per_statement_while_other_threads_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While other threads run, a batch is a handful of statements, not one per row: Python's
+    # sqlite3 gives up the GIL around every statement, and a flusher thread beside a busy
+    # writer gets it back only every switch interval, so one statement per row starved it.
+    # Alone, one prepared INSERT per row is faster, and the rows are the same.
     n = 1_000
     ops = [StoreOp("m", i % 700, {"n": i}) for i in range(n)]  # 300 keys written twice
     ops += [StoreOp("m", 5, None), StoreOp("m", 6, 6, is_backup=True), StoreOp("m", 7, "x")]
     ops += [StoreOp("m", 10 + i, None) for i in range(600)]  # 600 deletes, then 60 more
     ops += [StoreOp(f"m{i % 3}", i, None) for i in range(60)]  # over three other maps
     ops += [StoreOp("m", 12, "back")]
+    ops += [StoreOp("t", i, i) for i in range(427)]  # with the put before: 200+200+16+8+4
     puts = sum(op.value is not None for op in ops)
 
     def run(s: SQLiteDataStore) -> list[str]:
@@ -669,10 +686,17 @@ def test_sqlite_store_batch_writes_many_rows_per_statement(tmp_path: Path) -> No
 
     with SQLiteDataStore(tmp_path / "many.db") as s:
         # 1000 puts in 5 INSERTs; a delete; 2 single puts; 600 + 3 x 20 deletes in one
-        # statement per map and 500 keys; the last put
-        assert run(s) == ["INSERT"] * 5 + ["DELETE", "INSERT", "INSERT"] + ["DELETE"] * 5 + ["INSERT"]
+        # statement per map and 500 keys; the last 428 puts in 5 INSERTs (the tail in
+        # powers of two, so a few statement shapes serve every batch size)
+        assert _with_another_thread(lambda: run(s)) == (
+            ["INSERT"] * 5 + ["DELETE", "INSERT", "INSERT"] + ["DELETE"] * 5 + ["INSERT"] * 5
+        )
+    monkeypatch.setattr(sqlite_store, "_threads_running", lambda: 1)
+    with SQLiteDataStore(tmp_path / "alone.db") as s:
+        assert run(s).count("INSERT") == puts  # one prepared statement, run once per row
+    monkeypatch.undo()
     with SQLiteDataStore(tmp_path / "one.db", rows_per_insert=1) as s:
-        assert run(s).count("INSERT") == puts
+        assert _with_another_thread(lambda: run(s)).count("INSERT") == puts
     with pytest.raises(InvalidArgumentError, match="rows_per_insert must be >= 1, got 0"):
         SQLiteDataStore(tmp_path / "bad.db", rows_per_insert=0)
 

@@ -28,13 +28,20 @@ _TABLES = {False: "entries", True: "backup_entries"}
 #: a version 1 database is migrated when it is opened.
 _SCHEMA_VERSION = 2
 _IN_CHUNK = 500  # keys per SELECT/DELETE ... IN (...) statement
-#: Rows per multi-row INSERT of a batch (5 parameters a row; capped lower by a SQLite built
-#: with a smaller parameter limit). Each statement is one ``sqlite3_step``, and Python's sqlite3
-#: releases the GIL around each step: a batch stored row by row would hand the GIL over once per
-#: row, and a flusher thread competing with a busy writer gets it back only every switch
-#: interval (5 ms), so it would store a few hundred rows a second. Deletes in a batch are
-#: grouped the same way, up to :data:`_IN_CHUNK` keys per statement.
+#: Rows per multi-row INSERT of a batch written while other threads run (5 parameters a row;
+#: capped lower by a SQLite built with a smaller parameter limit). Each statement is one
+#: ``sqlite3_step``, and Python's sqlite3 releases the GIL around each step: a batch stored row
+#: by row would hand the GIL over once per row, and a flusher thread competing with a busy
+#: writer gets it back only every switch interval (5 ms), so it would store a few hundred rows
+#: a second. With no other thread to hand it to, one prepared single-row INSERT run for each
+#: row (``executemany``) is faster, and is used. Deletes in a batch are grouped up to
+#: :data:`_IN_CHUNK` keys per statement.
 _ROWS_PER_INSERT = 200
+
+
+def _threads_running() -> int:
+    """Python threads alive, this one included."""
+    return threading.active_count()
 
 
 def _migrate_keys(conn: sqlite3.Connection) -> None:
@@ -204,6 +211,18 @@ class SQLiteDataStore:
             except sqlite3.Error as err:
                 raise DataStoreError(f"SQLite {what} of map {map_name!r} key {key!r} failed: {err}") from err
 
+    def _insert_rows(self, conn: sqlite3.Connection, backup: bool, rows: list[Any], per: int) -> None:
+        """Insert ``rows`` up to ``per`` a statement; the rest in chunks of powers of two, so a
+        few statement shapes serve every batch size (each new shape is compiled once)."""
+        n = len(rows)
+        start = 0
+        while start < n:
+            k = n - start
+            k = per if k >= per else 1 << (k.bit_length() - 1)
+            chunk = rows[start : start + k]
+            conn.execute(self._insert_sql(backup, k), [x for row in chunk for x in row])
+            start += k
+
     def _insert_sql(self, backup: bool, rows: int) -> str:
         """The INSERT OR REPLACE of ``rows`` rows at once (cached per shape)."""
         sql = self._multi_sql.get((backup, rows))
@@ -233,11 +252,15 @@ class SQLiteDataStore:
     def _transaction(self, steps: list[tuple[bool, bool, list[Any]]], what: str) -> None:
         """Run ``steps`` in one transaction, all or nothing.
 
-        A step is ``(is_put, backup, params)``: for a put, ``params`` is the flat list of the
-        rows' values (5 a row), written ``rows_per_insert`` rows per statement; for a delete, a
+        A step is ``(is_put, backup, params)``: for a put, ``params`` is the list of the rows
+        (5-tuples), written with one prepared INSERT per row when no other thread runs, else
+        ``rows_per_insert`` rows per statement (see :data:`_ROWS_PER_INSERT`); for a delete, a
         list of ``(map_name, key)`` pairs, deleted up to :data:`_IN_CHUNK` keys of a map per
         statement (the deletes of one step commute, so grouping them by map changes nothing).
         """
+        per = self._rows_per_insert
+        if per > 1 and _threads_running() == 1:
+            per = 1  # nobody to hand the GIL to
         with self._lock:
             conn = self._connection()
             try:
@@ -246,11 +269,10 @@ class SQLiteDataStore:
                     for is_put, backup, params in steps:
                         if not is_put:
                             self._delete_rows(conn, backup, params)
-                            continue
-                        per = self._rows_per_insert * 5
-                        for start in range(0, len(params), per):
-                            chunk = params[start : start + per]
-                            conn.execute(self._insert_sql(backup, len(chunk) // 5), chunk)
+                        elif per == 1 or len(params) == 1:
+                            conn.executemany(self._put_sql[backup], params)
+                        else:
+                            self._insert_rows(conn, backup, params, per)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -376,7 +398,7 @@ class SQLiteDataStore:
                         ev = encode_value(value)  # raises UnsupportedValueError naming it
                 else:
                     ev = encode_value(value)
-                params += (map_name, ek, ev, op.expiration_time, now)
+                params.append((map_name, ek, ev, op.expiration_time, now))
                 if type(value) is SizedValue:
                     nbytes += value.nbytes
                 else:

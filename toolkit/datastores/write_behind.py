@@ -280,7 +280,43 @@ class WriteBehindDataStore:
         store cannot encode and :class:`~toolkit.errors.QueueFullError` when a non-coalescing
         queue is full, in both cases before anything changes.
         """
-        return self._add(map_name, key, value, expiration_time, now, False)
+        tk = type(key)
+        if (
+            value is None
+            or (tk is not str and tk is not int)
+            or type(map_name) is not str
+            or type(expiration_time) is not int
+            or not 0 <= expiration_time <= MAX_MILLIS
+            or type(now) is not int
+            or not 0 <= now <= MAX_MILLIS
+        ):
+            return self._add(map_name, key, value, expiration_time, now, False)
+        checked = self._check_value(value) is True
+        with self._lock:
+            if self._closed or self._closing:
+                self._open()
+            if self.write_coalescing and not self._parked_keys:
+                # the common cases, inline (the hot path of every put): see _enqueue
+                qk = (map_name, False, key)
+                queue = self._coalesced
+                op = queue.get(qk)
+                self._seq = seq = self._seq + 1
+                if op is not None:
+                    op.value = value
+                    op.expiration_time = expiration_time
+                    op.seq = seq
+                    op.checked = checked
+                    self.stats.coalesced += 1
+                else:
+                    op = queue[qk] = self._newest[qk] = StoreOp(
+                        map_name, key, value, expiration_time, False, now + self.write_delay_millis, seq, checked
+                    )
+                    if map_name not in self._maps:
+                        self._maps.add(map_name)
+                self.stats.queued += 1
+                return False
+            self._enqueue(map_name, key, value, expiration_time, now, False, True, checked)
+        return False
 
     def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, for a backup row."""
