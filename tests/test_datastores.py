@@ -42,8 +42,8 @@ from toolkit.datastores import (
     encode_key,
     encode_value,
     flush_process,
+    sqlite_store,
 )
-from toolkit.datastores import sqlite_store
 from toolkit.datastores.codec import check_value, encode_plain
 from toolkit.records import (
     LwwValue,

@@ -308,8 +308,9 @@ class WriteBehindDataStore:
                     op.checked = checked
                     self.stats.coalesced += 1
                 else:
+                    due = now + self.write_delay_millis
                     op = queue[qk] = self._newest[qk] = StoreOp(
-                        map_name, key, value, expiration_time, False, now + self.write_delay_millis, seq, checked
+                        map_name, key, value, expiration_time, False, due, seq, checked
                     )
                     if map_name not in self._maps:
                         self._maps.add(map_name)
