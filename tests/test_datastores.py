@@ -666,7 +666,7 @@ def test_sqlite_store_batch_groups_rows_per_statement_while_other_threads_run(
     ops += [StoreOp("m", 10 + i, None) for i in range(600)]  # 600 deletes, then 60 more
     ops += [StoreOp(f"m{i % 3}", i, None) for i in range(60)]  # over three other maps
     ops += [StoreOp("m", 12, "back")]
-    ops += [StoreOp("t", i, i) for i in range(427)]  # with the put before: 200+200+16+8+4
+    ops += [StoreOp("t", i, i) for i in range(427)]  # with the put before: 200 + 200 + 28
     puts = sum(op.value is not None for op in ops)
 
     def run(s: SQLiteDataStore) -> list[str]:
@@ -686,10 +686,9 @@ def test_sqlite_store_batch_groups_rows_per_statement_while_other_threads_run(
 
     with SQLiteDataStore(tmp_path / "many.db") as s:
         # 1000 puts in 5 INSERTs; a delete; 2 single puts; 600 + 3 x 20 deletes in one
-        # statement per map and 500 keys; the last 428 puts in 5 INSERTs (the tail in
-        # powers of two, so a few statement shapes serve every batch size)
+        # statement per map and 500 keys; the last 428 puts in 3 INSERTs
         assert _with_another_thread(lambda: run(s)) == (
-            ["INSERT"] * 5 + ["DELETE", "INSERT", "INSERT"] + ["DELETE"] * 5 + ["INSERT"] * 5
+            ["INSERT"] * 5 + ["DELETE", "INSERT", "INSERT"] + ["DELETE"] * 5 + ["INSERT"] * 3
         )
     monkeypatch.setattr(sqlite_store, "_threads_running", lambda: 1)
     with SQLiteDataStore(tmp_path / "alone.db") as s:

@@ -258,10 +258,9 @@ def _plain(v: Any, depth: int) -> bool:
         return False
     d = depth + 1
     if t is dict:
-        for k in v:
+        for k, x in v.items():
             if type(k) is not str or k[:1] == "$":
                 return False
-        for x in v.values():
             tx = type(x)
             if tx in scalars:
                 continue

@@ -212,16 +212,10 @@ class SQLiteDataStore:
                 raise DataStoreError(f"SQLite {what} of map {map_name!r} key {key!r} failed: {err}") from err
 
     def _insert_rows(self, conn: sqlite3.Connection, backup: bool, rows: list[Any], per: int) -> None:
-        """Insert ``rows`` up to ``per`` a statement; the rest in chunks of powers of two, so a
-        few statement shapes serve every batch size (each new shape is compiled once)."""
-        n = len(rows)
-        start = 0
-        while start < n:
-            k = n - start
-            k = per if k >= per else 1 << (k.bit_length() - 1)
-            chunk = rows[start : start + k]
-            conn.execute(self._insert_sql(backup, k), [x for row in chunk for x in row])
-            start += k
+        """Insert ``rows``, ``per`` a statement: a few statements, so a few GIL hand-overs."""
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            conn.execute(self._insert_sql(backup, len(chunk)), [x for row in chunk for x in row])
 
     def _insert_sql(self, backup: bool, rows: int) -> str:
         """The INSERT OR REPLACE of ``rows`` rows at once (cached per shape)."""
