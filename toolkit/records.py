@@ -332,6 +332,10 @@ RECORD_OVERHEAD_BYTES: int = (
 )
 
 _SCALARS = (str, bytes, int, float, bool, type(None))
+_CONTAINERS = (list, tuple, set, frozenset)
+_INT_BYTES = _getsizeof(1)  # an int below 2**30 in magnitude
+_ASCII_BASE = _getsizeof("")  # a compact ASCII str is this plus one byte per character
+_SMALL_INT = 1 << 30
 
 
 def value_size(value: Any, _depth: int = 0) -> int:
@@ -345,11 +349,35 @@ def value_size(value: Any, _depth: int = 0) -> int:
         return _getsizeof(value)
     d = _depth + 1
     if t is dict:
-        return _getsizeof(value) + sum(
-            value_size(k, d) + value_size(v, d) for k, v in value.items()
-        )
-    if t in (list, tuple, set, frozenset):
-        return _getsizeof(value) + sum(value_size(v, d) for v in value)
+        total = _getsizeof(value)
+        for k, v in value.items():
+            # the common scalars sized here, without a call (sys.getsizeof is slow)
+            tk = type(k)
+            if tk is str and k.isascii():
+                total += _ASCII_BASE + len(k)
+            elif tk is int and -_SMALL_INT < k < _SMALL_INT:
+                total += _INT_BYTES
+            else:
+                total += value_size(k, d)
+            tv = type(v)
+            if tv is int and -_SMALL_INT < v < _SMALL_INT:
+                total += _INT_BYTES
+            elif tv is str and v.isascii():
+                total += _ASCII_BASE + len(v)
+            else:
+                total += value_size(v, d)
+        return total
+    if t in _CONTAINERS:
+        total = _getsizeof(value)
+        for v in value:
+            tv = type(v)
+            if tv is int and -_SMALL_INT < v < _SMALL_INT:
+                total += _INT_BYTES
+            elif tv is str and v.isascii():
+                total += _ASCII_BASE + len(v)
+            else:
+                total += value_size(v, d)
+        return total
     if t is LwwValue:
         return _getsizeof(value) + value_size(value.value, d) + 64
     if t is OrMapValue:
@@ -360,10 +388,6 @@ def value_size(value: Any, _depth: int = 0) -> int:
         return _getsizeof(value) + sum(_getsizeof(tag) for tag in value.tags)
     return _getsizeof(value)
 
-
-_INT_BYTES = _getsizeof(1)  # an int below 2**30 in magnitude
-_ASCII_BASE = _getsizeof("")  # a compact ASCII str is this plus one byte per character
-_SMALL_INT = 1 << 30
 
 
 def estimate_cost(key: Any, value: Any) -> int:
