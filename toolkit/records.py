@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -338,6 +339,21 @@ _ASCII_BASE = _getsizeof("")  # a compact ASCII str is this plus one byte per ch
 _SMALL_INT = 1 << 30
 
 
+def _items_size(items: Iterable[Any], depth: int) -> int:
+    """:func:`value_size` of each of ``items``, summed: the common scalars sized here, without
+    a call (``sys.getsizeof`` is slow)."""
+    total = 0
+    for v in items:
+        tv = type(v)
+        if tv is int and -_SMALL_INT < v < _SMALL_INT:
+            total += _INT_BYTES
+        elif tv is str and v.isascii():
+            total += _ASCII_BASE + len(v)
+        else:
+            total += value_size(v, depth)
+    return total
+
+
 def value_size(value: Any, _depth: int = 0) -> int:
     """Estimate the bytes held by ``value`` (containers are followed 16 levels deep)."""
     t = type(value)
@@ -349,35 +365,9 @@ def value_size(value: Any, _depth: int = 0) -> int:
         return _getsizeof(value)
     d = _depth + 1
     if t is dict:
-        total = _getsizeof(value)
-        for k, v in value.items():
-            # the common scalars sized here, without a call (sys.getsizeof is slow)
-            tk = type(k)
-            if tk is str and k.isascii():
-                total += _ASCII_BASE + len(k)
-            elif tk is int and -_SMALL_INT < k < _SMALL_INT:
-                total += _INT_BYTES
-            else:
-                total += value_size(k, d)
-            tv = type(v)
-            if tv is int and -_SMALL_INT < v < _SMALL_INT:
-                total += _INT_BYTES
-            elif tv is str and v.isascii():
-                total += _ASCII_BASE + len(v)
-            else:
-                total += value_size(v, d)
-        return total
+        return _getsizeof(value) + _items_size(value, d) + _items_size(value.values(), d)
     if t in _CONTAINERS:
-        total = _getsizeof(value)
-        for v in value:
-            tv = type(v)
-            if tv is int and -_SMALL_INT < v < _SMALL_INT:
-                total += _INT_BYTES
-            elif tv is str and v.isascii():
-                total += _ASCII_BASE + len(v)
-            else:
-                total += value_size(v, d)
-        return total
+        return _getsizeof(value) + _items_size(value, d)
     if t is LwwValue:
         return _getsizeof(value) + value_size(value.value, d) + 64
     if t is OrMapValue:
