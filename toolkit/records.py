@@ -379,7 +379,6 @@ def value_size(value: Any, _depth: int = 0) -> int:
     return _getsizeof(value)
 
 
-
 def estimate_cost(key: Any, value: Any) -> int:
     """Estimated bytes of one entry: key, value and the record's own overhead."""
     t = type(key)
