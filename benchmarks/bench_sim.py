@@ -11,10 +11,12 @@
    cache-aside, where about a third of the reads miss and also pay a store put; the cut
    ends before the store fills, so nothing is evicted) and a read-mostly one (nearly every
    request a hit: the runner's own overhead).
-   A peer in the same rounds: the same requests (the same seeded streams) through the same
-   SimPy client loop, served by ``cachetools.TTLCache`` (exact LRU, the scenario's capacity
-   and TTL, SimPy's clock as its timer) instead of the record store: what the lightest
-   well-known pure-Python TTL cache reaches against bare SimPy.
+   Two peers in the same rounds: the same requests (the same seeded streams) through the
+   same SimPy client loop, served by ``cachetools.TTLCache`` (exact LRU, the scenario's
+   capacity and TTL, SimPy's clock as its timer) instead of the record store: what the
+   lightest well-known pure-Python TTL cache reaches against bare SimPy; and by a plain
+   ``dict`` (no TTL, no capacity, no metrics): the floor, what the client loop and one dict
+   operation a request cost: no store served from this loop in Python can go below it.
 2. End to end: load ``data/scenarios/large.toml`` (1M requests) and run it; target < 60 s.
 
     python benchmarks/bench_sim.py [--quick] [--rounds N]
@@ -70,11 +72,12 @@ def bare_simpy(requests: int, clients: int, rate_per_s: float, seed: int = 0) ->
     return time.perf_counter() - started
 
 
-def peer_cache(scenario: Any) -> tuple[int, float, float]:
+def peer_cache(scenario: Any, plain: bool = False) -> tuple[int, float, float]:
     """(requests, seconds, hit ratio) of the scenario's requests through the runner's client
     loop with ``cachetools.TTLCache`` in place of the record store (open loop, no data
-    store, constant TTL: what ``large.toml`` and the read-mostly cut use). Draws the request
-    blocks inside the timing, as the runner does; a read miss fills the key."""
+    store, constant TTL: what ``large.toml`` and the read-mostly cut use), or with a plain
+    ``dict`` when ``plain`` (no TTL and no capacity: the floor). Draws the request blocks
+    inside the timing, as the runner does; a read miss fills the key."""
     from cachetools import TTLCache
 
     from toolkit.sim.metrics import OUTCOME_HIT, OUTCOME_MISS, OUTCOME_WRITE
@@ -87,7 +90,7 @@ def peer_cache(scenario: Any) -> tuple[int, float, float]:
     env = simpy.Environment()
     capacity = scenario.store.max_entry_count or float("inf")
     ttl = w.ttl_ms.value or float("inf")
-    cache: TTLCache[Any, Any] = TTLCache(capacity, ttl, timer=lambda: env.now)
+    cache: Any = {} if plain else TTLCache(capacity, ttl, timer=lambda: env.now)
     outcomes: list[int] = []
     fill = w.write_on_miss
 
@@ -126,15 +129,16 @@ def peer_cache(scenario: Any) -> tuple[int, float, float]:
 
 
 def throughput(scenario: Any, rounds: int) -> dict[str, Any]:
-    """Requests/s of the simulation, of the cachetools peer and of the bare loop: medians over
-    ``rounds`` rounds after an untimed warm-up round, the three rotating who goes first; the
-    ratios are medians of each round's own ratios (the rounds' variants ran back to back, so
-    a slow minute of the machine hits all three). Every timed section starts from a
-    collected heap with the cyclic collector paused, as the runner's loop runs."""
+    """Requests/s of the simulation, of the two peers (cachetools, plain dict) and of the bare
+    loop: medians over ``rounds`` rounds after an untimed warm-up round, the four rotating
+    who goes first; the ratios are medians of each round's own ratios (the rounds' variants
+    ran back to back, so a slow minute of the machine hits all four). Every timed section
+    starts from a collected heap with the cyclic collector paused, as the runner's loop
+    runs."""
     from toolkit.sim import run
 
     w = scenario.workload
-    rates: dict[str, list[float]] = {"sim": [], "peer": [], "bare": []}
+    rates: dict[str, list[float]] = {"sim": [], "peer": [], "dict": [], "bare": []}
     seen: dict[str, Any] = {"requests": 0}
 
     def sim_round(r: int) -> float:
@@ -150,15 +154,20 @@ def throughput(scenario: Any, rounds: int) -> dict[str, Any]:
         peer_n, peer_seconds, seen["peer_hit_ratio"] = peer_cache(scenario)
         return peer_n / peer_seconds
 
+    def dict_round(r: int) -> float:
+        dict_n, dict_seconds, _ = peer_cache(scenario, plain=True)
+        return dict_n / dict_seconds
+
     def bare_round(r: int) -> float:
         n = seen["requests"]
         return n / bare_simpy(n, w.clients, w.arrival.rate_per_s, seed=r)
 
-    variants = [("sim", sim_round), ("peer", peer_round), ("bare", bare_round)]
+    variants = [("sim", sim_round), ("peer", peer_round), ("dict", dict_round), ("bare", bare_round)]
     for _, fn in variants:  # warm-up, untimed; also gives the bare loop its request count
         fn(0)
     for r in range(rounds):
-        for name, fn in variants[r % 3 :] + variants[: r % 3]:
+        k = r % len(variants)
+        for name, fn in variants[k:] + variants[:k]:
             rates[name].append(fn(r))
     med = statistics.median
     return {
@@ -168,6 +177,8 @@ def throughput(scenario: Any, rounds: int) -> dict[str, Any]:
         "bare": med(rates["bare"]),
         "ratio": med(s / b for s, b in zip(rates["sim"], rates["bare"], strict=True)),
         "peer_ratio": med(p / b for p, b in zip(rates["peer"], rates["bare"], strict=True)),
+        "dict": med(rates["dict"]),
+        "dict_ratio": med(d / b for d, b in zip(rates["dict"], rates["bare"], strict=True)),
         "ratio_range": (
             min(s / b for s, b in zip(rates["sim"], rates["bare"], strict=True)),
             max(s / b for s, b in zip(rates["sim"], rates["bare"], strict=True)),
@@ -232,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{t['ratio']:.2f}x ({t['ratio_range'][0]:.2f}-{t['ratio_range'][1]:.2f})",
                 f"{t['peer']:,.0f} ({t['peer_hit_ratio']:.3f})",
                 f"{t['peer_ratio']:.2f}x",
+                f"{t['dict']:,.0f}",
+                f"{t['dict_ratio']:.2f}x",
             ]
         )
     print(f"Simulated requests per second vs a bare SimPy loop (median of {rounds} rounds)\n")
@@ -246,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ratio (rounds' range)",
                 "TTLCache in SimPy req/s (hit ratio)",
                 "TTLCache ratio",
+                "dict in SimPy req/s",
+                "dict ratio (floor)",
             ],
             rows,
         )
@@ -257,8 +272,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         _markdown(
             ["scenario", "requests", "hit ratio", "wall (s)", "target"],
-            [[label, f"{e2e['requests']:,}", f"{e2e['hit_ratio']:.3f}",
-              f"{e2e['seconds']:.1f}", "< 60 s" if not args.quick else "< 6 s"]],
+            [
+                [
+                    label,
+                    f"{e2e['requests']:,}",
+                    f"{e2e['hit_ratio']:.3f}",
+                    f"{e2e['seconds']:.1f}",
+                    "< 60 s" if not args.quick else "< 6 s",
+                ]
+            ],
         )
     )
     return 0

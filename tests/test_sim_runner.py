@@ -448,7 +448,7 @@ def test_gc_paused_restores_the_collector_after_an_error() -> None:
 
 
 def test_benchmark_peer_serves_the_same_requests() -> None:
-    # bench_sim's cachetools peer must drive exactly the runner's requests: same count and,
+    # bench_sim's peers must drive exactly the runner's requests: same count and,
     # in a cut where nothing is evicted yet, the same hits (a read miss fills the key in both)
     import sys
 
@@ -464,6 +464,10 @@ def test_benchmark_peer_serves_the_same_requests() -> None:
     n, seconds, hit_ratio = bench_sim.peer_cache(scenario)
     assert n == result.summary["requests"] > 5_000 and seconds > 0
     assert result.summary["evictions"] == 0
+    assert hit_ratio == pytest.approx(result.summary["hit_ratio"], abs=1e-12)
+    # the plain-dict floor serves the same requests (in 1 s nothing expires either)
+    n, seconds, hit_ratio = bench_sim.peer_cache(scenario, plain=True)
+    assert n == result.summary["requests"] and seconds > 0
     assert hit_ratio == pytest.approx(result.summary["hit_ratio"], abs=1e-12)
     with pytest.raises(ValueError, match="constant TTL"):
         bench_sim.peer_cache(
