@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import simpy
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -44,7 +44,7 @@ from toolkit.datastores import (
     flush_process,
     sqlite_store,
 )
-from toolkit.datastores.codec import check_value, encode_plain
+from toolkit.datastores.codec import MAX_DEPTH, check_value, encode_plain
 from toolkit.records import (
     LwwValue,
     OrMapEntry,
@@ -252,6 +252,90 @@ def test_codec_round_trips_json_like_values(value: Any) -> None:
     text = encode_value(value)
     assert same_value(decode_value(text), value)
     assert encode_value(decode_value(text)) == text  # canonical: re-encoding is stable
+
+
+def plain_reference(value: Any, depth: int = 0) -> bool:
+    """What check_value calls plain JSON, written out plainly: scalars, finite floats, and
+    lists and str-keyed dicts (no key starting with "$") of them, nested at most MAX_DEPTH."""
+    t = type(value)
+    if t in (str, int, bool, type(None)):
+        return True
+    if t is float:
+        return math.isfinite(value)
+    if depth >= MAX_DEPTH:
+        return False
+    if t is list:
+        return all(plain_reference(x, depth + 1) for x in value)
+    if t is dict:
+        return all(
+            type(k) is str and not k.startswith("$") and plain_reference(x, depth + 1)
+            for k, x in value.items()
+        )
+    return False
+
+
+def nested(value: Any, depth: int) -> Any:
+    """``value`` inside ``depth`` alternating dicts and lists."""
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+check_scalars = json_scalars | st.floats() | st.sampled_from([math.nan, math.inf, -math.inf])
+check_keys_ = st.text(max_size=3) | st.sampled_from(["$", "$a", "a$", ""]) | st.integers()
+check_like = st.recursive(
+    check_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(check_keys_, children, max_size=4)
+        | st.dictionaries(st.text(max_size=3), st.lists(children, max_size=3), max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@given(check_like)
+@example({"$a": 1})
+@example({"a": [1, (2,)]})
+@example({"a": math.inf})
+@example({1: "a"})
+@example({"a": b"x"})
+@example({"a": {"$b": [1]}})
+@example({"a": [1, "b"], "c": None})
+def test_codec_check_value_knows_plain_values(value: Any) -> None:
+    # True exactly for plain JSON, which encode_plain then writes as encode_value would;
+    # False for a supported value that needs tagging (a tuple, bytes, nan, a "$" key, ...)
+    plain = check_value(value)
+    assert plain is plain_reference(value)
+    if plain:
+        assert encode_plain(value) == encode_value(value)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1])
+@pytest.mark.parametrize("top", ["list", "dict", "list in a dict"])
+def test_codec_check_value_counts_depth_from_the_top(depth: int, top: str) -> None:
+    # plain up to MAX_DEPTH containers deep, refused (as encode_value refuses it) beyond
+    value = {
+        "list": lambda: nested(1, depth),
+        "dict": lambda: {"top": nested(1, depth - 1)},
+        "list in a dict": lambda: {"top": [nested(1, depth - 2)]},
+    }[top]()
+    if depth > MAX_DEPTH:
+        for check in (check_value, encode_value):
+            with pytest.raises(UnsupportedValueError, match="nested"):
+                check(value)
+    else:
+        assert check_value(value) is True and plain_reference(value)
+        assert check_value(nested(1.5, depth - 1)) is True
+        assert check_value(nested(math.nan, depth - 1)) is False
+
+
+@pytest.mark.parametrize("bad", UNSUPPORTED_VALUES, ids=lambda v: type(v).__name__)
+def test_codec_check_value_refuses_what_encode_value_refuses(bad: Any) -> None:
+    for value in (bad, {"k": bad}, {"k": [1, bad]}, [bad], {"$k": bad}):
+        with pytest.raises(UnsupportedValueError, match="cannot store"):
+            check_value(value)
 
 
 @given(st.dictionaries(st.text(max_size=4), st.integers(), max_size=6))
