@@ -702,6 +702,24 @@ def test_sqlite_purge_expired(tmp_path: Path) -> None:
         assert s.row_count() == 1 and s.load("m", "b") == 2
 
 
+def test_sqlite_store_batch_counts_the_bytes_and_kinds_of_a_mixed_batch(tmp_path: Path) -> None:
+    # bytes_written is the UTF-8 size of each stored value (a SizedValue's nbytes), whatever
+    # the mix of writes, deletes, backups, checked values and non-ASCII text in one batch
+    values = ["é", {"k": "日本"}, SizedValue(300, 1), [1, "a"], ("t",), 7]
+    ops = [StoreOp("m", i, v, 0, i % 2 == 1, 0, i, check_value(v)) for i, v in enumerate(values)]
+    ops.insert(2, StoreOp("m", 0, None))  # a delete between writes
+    ops.append(StoreOp("m", "b", None, is_backup=True))
+    expected = sum(
+        v.nbytes if isinstance(v, SizedValue) else len(encode_value(v).encode()) for v in values
+    )
+    with SQLiteDataStore(tmp_path / "mixed.db", ManualClock(0)) as s:
+        s.store_batch(ops, 5)
+        assert (s.stats.bytes_written, s.stats.writes, s.stats.deletes) == (expected, 6, 2)
+        assert s.stats.write_batches == 1
+        assert s.load("m", 2) == SizedValue(300, 1) and s.load("m", 0) is None
+        assert s.load_backup("m", 1) == {"k": "日本"} and s.load("m", 1) is None
+
+
 def test_sqlite_store_batch_is_all_or_nothing(tmp_path: Path) -> None:
     path = tmp_path / "batch.db"
     with SQLiteDataStore(path) as s:

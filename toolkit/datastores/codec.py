@@ -383,6 +383,8 @@ def encode_key(key: Any) -> str:
     if t is str:
         return _encode_str(key)  # type: ignore[no-any-return]
     if t is int:
+        if -_BIG_INT < key < _BIG_INT:  # as _int_text, one call less for the usual key
+            return int.__repr__(key)
         return _int_text(key)
     try:
         hash(key)

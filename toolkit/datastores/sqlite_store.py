@@ -369,19 +369,21 @@ class SQLiteDataStore:
         """
         steps: list[tuple[bool, bool, list[Any]]] = []
         params: list[Any] = []
+        texts: list[str] = []  # the encoded values whose UTF-8 bytes count as written
         last = -1
-        deletes = nbytes = 0
+        deletes = sized = 0
         for op in ops:
             map_name = op.map_name
             if type(map_name) is not str:
                 self._check_map(map_name)
             ek = encode_key(op.key)
             value = op.value
-            backup = bool(op.is_backup)
-            kind = (2 if value is None else 0) + backup
+            kind = 2 if value is None else 0
+            if op.is_backup:
+                kind += 1
             if kind != last:  # consecutive operations of one kind share one step
                 params = []
-                steps.append((value is not None, backup, params))
+                steps.append((value is not None, kind == 1 or kind == 3, params))
                 last = kind
             if value is None:
                 params.append((map_name, ek))
@@ -396,9 +398,11 @@ class SQLiteDataStore:
                     ev = encode_value(value)
                 params.append((map_name, ek, ev, op.expiration_time, now))
                 if type(value) is SizedValue:
-                    nbytes += value.nbytes
+                    sized += value.nbytes
                 else:
-                    nbytes += len(ev) if ev.isascii() else len(ev.encode())
+                    texts.append(ev)
+        text = "".join(texts)
+        nbytes = sized + (len(text) if text.isascii() else len(text.encode()))
         writes = len(ops) - deletes
         if not steps:
             return
