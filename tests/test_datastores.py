@@ -1356,6 +1356,165 @@ def test_close_finishes_beside_a_busy_writer_and_loses_nothing_acknowledged(tmp_
     assert rows == acknowledged  # every acknowledged write, the newest of each key
 
 
+# add() with coalescing hands a write over without the lock; these pin what happens when
+# close() begins between the hand-over and add() looking again (the race made deterministic).
+
+
+def test_a_write_handed_over_as_close_begins_is_stored_or_refused_never_lost(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "handover.db"
+    wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 1_000)
+    wb.add("m", "early", 1, 0, 0)
+    hand_over = wb._hand_over
+
+    def close_then_hand_over(item: Any) -> None:  # close() ran before the hand-over
+        wb._hand_over = hand_over
+        wb.close()
+        hand_over(item)
+        assert wb.is_loadable("late")  # a read after the close queues nothing into it
+
+    wb._hand_over = close_then_hand_over
+    with pytest.raises(DataStoreError, match="is closed"):
+        wb.add("m", "late", 2, 0, 0)
+    assert wb._incoming == [] and wb.closed  # refused: taken back, nothing left behind
+    with SQLiteDataStore(path) as reopened:
+        assert reopened.load("m", "early") == 1 and reopened.load("m", "late") is None
+
+
+def test_a_write_handed_over_before_close_runs_is_stored(tmp_path: Path) -> None:
+    path = tmp_path / "handover2.db"
+    wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 1_000)
+    hand_over = wb._hand_over
+
+    def hand_over_then_close(item: Any) -> None:  # close() ran after the hand-over
+        wb._hand_over = hand_over
+        hand_over(item)
+        wb.close()
+
+    wb._hand_over = hand_over_then_close
+    assert wb.add("m", "k", "v", 0, 0) is False  # accepted: the close stored it
+    assert wb.closed and wb.stats.writes == 1
+    with SQLiteDataStore(path) as reopened:
+        assert reopened.load("m", "k") == "v"
+
+
+@pytest.mark.parametrize("when", ["while a batch is stored", "after the last batch"])
+def test_a_write_handed_over_during_the_final_flush_is_stored(tmp_path: Path, when: str) -> None:
+    # a writer that looked before close() began hands its write over during the final
+    # flush, and a reader queues it: close() stores it too, so add() may acknowledge it
+    path = tmp_path / "handover3.db"
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(path, clock))
+    wb = WriteBehindDataStore(flaky, clock, 1_000)  # type: ignore[arg-type]
+    wb.add("m", "first", 1, 0, 0)
+
+    def late_write() -> None:
+        wb._hand_over(("m", "late", 2, 0, 0, True))
+        assert not wb.is_loadable("late")  # the reader's look queues it
+
+    if when == "while a batch is stored":
+        flaky.before = late_write
+    else:
+        unpark = wb._unpark
+        wb._unpark = lambda: (late_write(), setattr(wb, "_unpark", unpark), unpark())  # type: ignore[method-assign]
+    wb.close()
+    assert wb._incoming == [] and wb.closed
+    with SQLiteDataStore(path) as reopened:
+        assert reopened.load("m", "first") == 1 and reopened.load("m", "late") == 2
+
+
+def test_a_write_handed_over_while_its_key_is_in_flight_keeps_it_dirty(tmp_path: Path) -> None:
+    # the stored (older) write is not reported as the key's newest: the record stays dirty
+    clock = ManualClock(0)
+    flaky = FlakyStore(SQLiteDataStore(tmp_path / "dirty.db", clock))
+    with WriteBehindDataStore(flaky, clock, 10) as wb:  # type: ignore[arg-type]
+        heard: list[Any] = []
+        wb.add_stored_listener("m", lambda k, v, now: heard.append(v))
+        wb.add("m", "k", "first", 0, 0)
+        flaky.before = lambda: wb.add("m", "k", "second", 0, 5)  # handed over, due at 15
+        assert wb.flush_due(10) == 1
+        assert heard == [] and not wb.is_loadable("k") and wb.load("m", "k") == "second"
+        assert wb.flush_due(15) == 1 and heard == ["second"] and wb.is_loadable("k")
+
+
+def test_stats_count_handed_over_writes_at_once(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    with WriteBehindDataStore(SQLiteDataStore(tmp_path / "s.db", clock), clock, 10) as wb:
+        stats = wb.stats
+        for i in range(5):
+            wb.add("m", i % 2, i, 0, 0)
+        assert (wb.stats.queued, wb.stats.coalesced) == (5, 3)
+        assert stats is wb.stats and wb.pending_operation_count() == 2
+        wb.remove("m", 0, 0)  # a delete queued through the lock comes after them
+        assert [(op.key, op.value) for op in wb.queued()] == [(0, None), (1, 3)]
+
+
+def race_writers_readers_and_close(path: Path) -> tuple[dict[int, int], list[tuple[int, int]]]:
+    """Two writers hand writes over (int keys) while a reader queues them (load, is_loadable,
+    stats) and a flusher stores them; then close(). Return the acknowledged writes (the
+    newest of each key) and any read that went back in time."""
+    wb = WriteBehindDataStore(SQLiteDataStore(path), write_delay_millis=0, write_batch_size=50)
+    wb.start_flusher(1)
+    acknowledged: dict[int, int] = {}
+    stale: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def writer(w: int) -> None:
+        i = 0
+        while True:
+            try:
+                wb.add("m", w * 1_000 + i % 50, i, 0, 0)
+            except DataStoreError:
+                return
+            acknowledged[w * 1_000 + i % 50] = i
+            i += 1
+
+    def reader() -> None:
+        seen: dict[int, int] = {}
+        while not stop.is_set():
+            for key in (7, 1_007, 49):
+                try:
+                    value = wb.load("m", key)
+                except DataStoreError:
+                    return
+                if value is not None:
+                    if value < seen.get(key, -1):
+                        stale.append((key, value))
+                    seen[key] = value
+                wb.is_loadable(key)
+            wb.stats.queued  # noqa: B018 - reading stats queues what was handed over
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in (0, 1)]
+    threads.append(threading.Thread(target=reader))
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    wb.close()
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert wb._incoming == []
+    return acknowledged, stale
+
+
+def test_writers_readers_and_close_race_without_losing_or_staling_a_write(tmp_path: Path) -> None:
+    # every acknowledged write is in the database (the newest of each key), a refused one is
+    # not, and no read ever went back in time
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        for run in range(3):
+            path = tmp_path / f"race-{run}.db"
+            acknowledged, stale = race_writers_readers_and_close(path)
+            assert not stale
+            with SQLiteDataStore(path) as reopened:
+                rows = dict(reopened.load_all("m", list(acknowledged)))
+            assert rows == acknowledged
+    finally:
+        sys.setswitchinterval(old)
+
+
 def test_reset_then_close_gives_up_what_cannot_be_stored() -> None:
     clock = ManualClock(0)
     flaky = FlakyStore(SQLiteDataStore(":memory:", clock))

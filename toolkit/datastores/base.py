@@ -76,7 +76,10 @@ class MapDataStore(Protocol):
     serve many maps; ``map_name`` keeps their rows apart.
     """
 
-    stats: DataStoreStats
+    @property
+    def stats(self) -> DataStoreStats:
+        """What the store has done so far: the cost hook (see :class:`DataStoreStats`)."""
+        ...
 
     def add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """Store (or queue) a primary write. Return True if it is durable when this returns.

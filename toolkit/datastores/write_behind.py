@@ -38,7 +38,7 @@ def _close_at_exit() -> None:
     for store in list(_OPEN):
         try:
             with store._lock:
-                store._closing = True  # no more writes from threads still running
+                store._set_closing(True)  # no more writes from threads still running
             store.stop_flusher()
             store.hard_flush()
         except Exception as err:  # nothing to raise to at exit: say what stays unstored
@@ -101,7 +101,11 @@ class WriteBehindDataStore:
 
     Thread safety: queue state is guarded by a lock and flushes are serialised, so the
     background flusher may run while the owner writes; listeners are then called from the
-    flusher thread.
+    flusher thread. With coalescing, ``add`` does not take the lock: it hands the write over
+    (appends it to a list, which is atomic) and the next call that reads or changes the queue
+    (a flush, a load, :attr:`stats`, ...) queues what was handed over, in order, under the
+    lock. A write handed over as :meth:`close` begins is either stored by the close or taken
+    back and refused (:class:`~toolkit.errors.DataStoreError`), never acknowledged and lost.
     """
 
     def __init__(
@@ -135,7 +139,7 @@ class WriteBehindDataStore:
         self.write_coalescing = write_coalescing
         self.queue_capacity = queue_capacity
         self.close_inner = close_inner
-        self.stats = DataStoreStats()
+        self._stats = DataStoreStats()
         self.last_error: BaseException | None = None
         """The error of the last failed batch (None until one fails)."""
         self._clock: Clock = SystemClock() if clock is None else clock
@@ -156,6 +160,11 @@ class WriteBehindDataStore:
         self._generation = 0
         self._closed = False
         self._closing = False  # close() has begun: new writes are refused
+        # Writes add() hands over without taking the lock (a list append is atomic), queued
+        # in order, under the lock, by _drain() before anything reads or changes the queue.
+        self._incoming: list[tuple[str, Any, Any, int, int, bool]] = []
+        self._hand_over = self._incoming.append
+        self._handing_over = write_coalescing  # coalescing, and not closing or closed
         self._flusher_interval: int | None = None
         self._check_value: Callable[[Any], bool | None] = inner.check_value
         self._check_key: Callable[[Any], None] | None = getattr(inner, "check_key", None)
@@ -168,6 +177,15 @@ class WriteBehindDataStore:
         if clock is not None and bind is not None:
             bind(clock)  # an inner store made without a clock reads this one
         _OPEN.add(self)
+
+    @property
+    def stats(self) -> DataStoreStats:
+        """What this store has done so far (:class:`~toolkit.datastores.DataStoreStats`); a
+        write counts as queued once ``add`` has returned."""
+        if self._incoming:
+            with self._lock:
+                self._drain()
+        return self._stats
 
     # --- queueing -----------------------------------------------------------------------
 
@@ -182,7 +200,24 @@ class WriteBehindDataStore:
         bounded: bool = True,
         checked: bool = False,
     ) -> None:
-        """Queue one operation (lock held by the caller)."""
+        """Queue one operation after the writes handed over before it (lock held by the
+        caller)."""
+        if self._incoming:
+            self._drain()
+        self._queue_one(map_name, key, value, expiration_time, now, backup, bounded, checked)
+
+    def _queue_one(
+        self,
+        map_name: str,
+        key: Any,
+        value: Any,
+        expiration_time: int,
+        now: int,
+        backup: bool,
+        bounded: bool = True,
+        checked: bool = False,
+    ) -> None:
+        """Queue one operation (lock held by the caller; see :meth:`_enqueue`)."""
         qk = (map_name, backup, key)
         if not self.write_coalescing and bounded:
             self._check_room(1, key)  # before anything changes
@@ -197,7 +232,7 @@ class WriteBehindDataStore:
                 op.expiration_time = expiration_time
                 op.seq = seq
                 op.checked = checked
-                st = self.stats
+                st = self._stats
                 st.coalesced += 1
                 st.queued += 1
                 return
@@ -206,7 +241,7 @@ class WriteBehindDataStore:
                 self._parked = [
                     p for p in self._parked if (p.map_name, p.is_backup, p.key) != qk
                 ]
-                self.stats.coalesced += 1
+                self._stats.coalesced += 1
             op = queue[qk] = StoreOp(
                 map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
             )
@@ -217,12 +252,12 @@ class WriteBehindDataStore:
             self._fifo.append(op)
         self._newest[qk] = op
         self._maps.add(map_name)
-        self.stats.queued += 1
+        self._stats.queued += 1
 
     def _check_room(self, n: int, key: Any) -> None:
         used = len(self._fifo) + len(self._inflight) + len(self._parked)
         if used + n > self.queue_capacity:
-            self.stats.refused += n
+            self._stats.refused += n
             raise QueueFullError(
                 f"write-behind queue is full ({used} of {self.queue_capacity} operations "
                 f"queued); refused the operation on key {key!r}; flush or raise queue_capacity"
@@ -245,6 +280,12 @@ class WriteBehindDataStore:
             check_millis("expiration_time", expiration_time)
         if type(now) is not int or not 0 <= now <= MAX_MILLIS:
             check_millis("now", now)
+
+    def _set_closing(self, closing: bool) -> None:
+        """Begin or end closing (lock held): while closing, and once closed, add() takes the
+        lock and is refused instead of handing writes over."""
+        self._closing = closing
+        self._handing_over = self.write_coalescing and not closing and not self._closed
 
     def _open(self) -> None:
         if self._closed:
@@ -292,32 +333,73 @@ class WriteBehindDataStore:
         ):
             return self._add(map_name, key, value, expiration_time, now, False)
         checked = self._check_value(value) is True
+        if self._handing_over:
+            # the hot path of every put: hand the write over without the lock (_drain
+            # queues it), then look again, in case close() began meanwhile
+            item = (map_name, key, value, expiration_time, now, checked)
+            self._hand_over(item)
+            if self._handing_over:
+                return False
+            return self._take_back(item)
         with self._lock:
             if self._closed or self._closing:
                 self._open()
-            if self.write_coalescing and not self._parked_keys:
-                # the common cases, inline (the hot path of every put): see _enqueue
-                qk = (map_name, False, key)
-                queue = self._coalesced
-                op = queue.get(qk)
-                self._seq = seq = self._seq + 1
-                if op is not None:
-                    op.value = value
-                    op.expiration_time = expiration_time
-                    op.seq = seq
-                    op.checked = checked
-                    self.stats.coalesced += 1
-                else:
-                    due = now + self.write_delay_millis
-                    op = queue[qk] = self._newest[qk] = StoreOp(
-                        map_name, key, value, expiration_time, False, due, seq, checked
-                    )
-                    if map_name not in self._maps:
-                        self._maps.add(map_name)
-                self.stats.queued += 1
-                return False
             self._enqueue(map_name, key, value, expiration_time, now, False, True, checked)
         return False
+
+    def _take_back(self, item: tuple[str, Any, Any, int, int, bool]) -> bool:
+        """``add()`` handed ``item`` over as :meth:`close` began: refuse the write if it is
+        still handed over (nothing changes), keep it if it is queued already (the close
+        stores it), or if the store is open again (a close that failed)."""
+        with self._lock:
+            if not (self._closed or self._closing):
+                return False
+            incoming = self._incoming
+            for i in range(len(incoming) - 1, -1, -1):
+                if incoming[i] is item:
+                    del incoming[i]
+                    self._open()  # raises: closing or closed
+            return False
+
+    def _drain(self) -> None:
+        """Queue the writes ``add()`` handed over, in the order it did (lock held). Once the
+        store is closed they stay where they are, for their writers to take back."""
+        incoming = self._incoming
+        n = len(incoming)
+        if not n or self._closed:
+            return
+        items = incoming[:n]  # writers append meanwhile: take these n, leave the rest
+        del incoming[:n]
+        if self._parked_keys:  # a flush has set keys aside: the general path knows them
+            for map_name, key, value, expiration_time, now, checked in items:
+                self._queue_one(map_name, key, value, expiration_time, now, False, True, checked)
+            return
+        queue = self._coalesced
+        get, newest, maps = queue.get, self._newest, self._maps
+        delay = self.write_delay_millis
+        seq = self._seq
+        coalesced = 0
+        for map_name, key, value, expiration_time, now, checked in items:
+            # as _queue_one, written out: this runs once per put
+            seq += 1
+            qk = (map_name, False, key)
+            op = get(qk)
+            if op is not None:
+                op.value = value
+                op.expiration_time = expiration_time
+                op.seq = seq
+                op.checked = checked
+                coalesced += 1
+            else:
+                queue[qk] = newest[qk] = StoreOp(
+                    map_name, key, value, expiration_time, False, now + delay, seq, checked
+                )
+                if map_name not in maps:
+                    maps.add(map_name)
+        self._seq = seq
+        st = self._stats
+        st.coalesced += coalesced
+        st.queued += n
 
     def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, for a backup row."""
@@ -358,7 +440,7 @@ class WriteBehindDataStore:
     # --- reads --------------------------------------------------------------------------
 
     def _from_queue(self, entry: tuple[Any, int]) -> Any | None:
-        self.stats.queue_reads += 1
+        self._stats.queue_reads += 1
         value, exp = entry
         if value is None:
             return None
@@ -372,6 +454,7 @@ class WriteBehindDataStore:
         (None for a key that cannot be queued: an unhashable one was never stored)."""
         try:
             with self._lock:
+                self._drain()
                 op = self._newest.get((map_name, False, key))
                 return None if op is None else (op.value, op.expiration_time)
         except TypeError:
@@ -384,9 +467,9 @@ class WriteBehindDataStore:
         if op is not None:
             return self._from_queue(op)
         value = self.inner.load(map_name, key)
-        self.stats.loads += 1
+        self._stats.loads += 1
         if value is not None:
-            self.stats.keys_loaded += 1
+            self._stats.keys_loaded += 1
         return value
 
     def load_entry(self, map_name: str, key: Any) -> tuple[Any, int] | None:
@@ -401,9 +484,9 @@ class WriteBehindDataStore:
             entry = None if value is None else (value, 0)
         else:
             entry = loader(map_name, key)
-        self.stats.loads += 1
+        self._stats.loads += 1
         if entry is not None:
-            self.stats.keys_loaded += 1
+            self._stats.keys_loaded += 1
         return entry
 
     def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:
@@ -413,6 +496,7 @@ class WriteBehindDataStore:
         rest: list[Any] = []
         keys = [key for key in keys if _hashable(key)]  # an unhashable key was never stored
         with self._lock:
+            self._drain()
             newest = self._newest
             ops = [(key, newest.get((map_name, False, key))) for key in keys]
             entries = [(key, None if op is None else (op.value, op.expiration_time)) for key, op in ops]
@@ -429,8 +513,8 @@ class WriteBehindDataStore:
             loaded = self.inner.load_all(map_name, rest)
             # the inner store's round trips (SQLite: one per 500 keys), or one if it counts none
             trips = getattr(inner_stats, "loads", trips) - trips
-            self.stats.loads += max(1, trips)
-            self.stats.keys_loaded += len(loaded)
+            self._stats.loads += max(1, trips)
+            self._stats.keys_loaded += len(loaded)
             found.update(loaded)
         out: list[tuple[Any, Any]] = []
         seen: set[Any] = set()
@@ -446,6 +530,9 @@ class WriteBehindDataStore:
     def is_loadable(self, key: Any, map_name: str | None = None) -> bool:
         """False while a primary write or delete of ``key`` (of ``map_name``, or of any map
         when None) is queued or being stored: the inner row may be stale."""
+        if self._incoming:
+            with self._lock:
+                self._drain()
         newest = self._newest
         if map_name is not None:
             return (map_name, False, key) not in newest
@@ -454,11 +541,13 @@ class WriteBehindDataStore:
     def pending_operation_count(self) -> int:
         """Operations queued or being stored (with coalescing: at most one per key)."""
         with self._lock:  # a batch moving from the queue to the staging area is counted once
+            self._drain()
             return len(self._coalesced) + len(self._fifo) + len(self._inflight) + len(self._parked)
 
     def next_due(self) -> int | None:
         """When the oldest queued operation becomes due (ms), or None if nothing is queued."""
         with self._lock:
+            self._drain()
             if self._parked:
                 return self._parked[0].due
             if self._coalesced:
@@ -470,6 +559,7 @@ class WriteBehindDataStore:
     def queued(self) -> list[StoreOp]:
         """A snapshot of the queued operations, oldest first (in-flight ones not included)."""
         with self._lock:
+            self._drain()
             if self.write_coalescing:
                 return [*self._parked, *self._coalesced.values()]
             return [*self._parked, *self._fifo]
@@ -481,6 +571,7 @@ class WriteBehindDataStore:
         size = self.write_batch_size
         batch: list[StoreOp] = []
         with self._lock:
+            self._drain()
             if self.write_coalescing:
                 queue = self._coalesced
                 pop, append = queue.popitem, batch.append
@@ -512,6 +603,7 @@ class WriteBehindDataStore:
         be stored before them); with coalescing a write queued meanwhile is newer than the
         one set aside, which it supersedes."""
         with self._lock:
+            self._drain()
             if generation != self._generation:
                 return  # reset() dropped the queue meanwhile
             self._parked_generation = generation
@@ -574,7 +666,7 @@ class WriteBehindDataStore:
             )
             if len(batch) == 1 or down:
                 with self._lock:
-                    self.stats.failures += 1
+                    self._stats.failures += 1
                     self._put_back(batch, generation)
                 if down:
                     return 0, False, set(), True
@@ -592,8 +684,9 @@ class WriteBehindDataStore:
             refused, down = set(), False
         notify: list[StoreOp] = []
         with self._lock:
+            self._drain()  # a newer write handed over meanwhile keeps its key dirty
             self._inflight = []
-            st = self.stats
+            st = self._stats
             if held:
                 self._put_back(held, generation)
             st.failures += failures
@@ -677,6 +770,9 @@ class WriteBehindDataStore:
         return stored, held, failures, refused, down
 
     def _put_back(self, batch: list[StoreOp], generation: int) -> None:
+        """Put ``batch`` (not stored) back at the front of the queue (lock held), after the
+        writes handed over meanwhile are queued: those supersede it."""
+        self._drain()
         self._inflight = []
         if generation != self._generation:
             return  # reset() dropped the queue meanwhile
@@ -688,7 +784,7 @@ class WriteBehindDataStore:
                     queue[qk] = op
                     queue.move_to_end(qk, last=False)
                 else:  # a newer write of the key is queued and supersedes this one
-                    self.stats.coalesced += 1
+                    self._stats.coalesced += 1
         else:
             self._fifo.extendleft(reversed(batch))
 
@@ -733,6 +829,7 @@ class WriteBehindDataStore:
         """Make everything queued due now (the next :meth:`flush_due` stores it); return the
         sequence number of the last queued operation, or 0 if nothing is queued."""
         with self._lock:
+            self._drain()
             for ops in (self._coalesced.values(), self._fifo, self._inflight, self._parked):
                 for op in ops:  # in flight or set aside too: due if it goes back to the queue
                     op.due = 0
@@ -763,12 +860,14 @@ class WriteBehindDataStore:
         sees what a write-through store would hold.
         """
         with self._lock:
+            self._drain()
             if (map_name, bool(is_backup), key) in self._newest:
-                self.stats.staged += 1
+                self._stats.staged += 1
 
     def reset(self) -> None:
         """Drop every queued operation and the staging area (the inner rows stay)."""
         with self._lock:
+            self._incoming.clear()
             self._coalesced.clear()
             self._fifo.clear()
             self._newest.clear()
@@ -893,24 +992,28 @@ class WriteBehindDataStore:
             with self._lock:
                 if self._closed:
                     return
-                self._closing = True  # from here on writes are refused, so the flush can finish
+                self._set_closing(True)  # from here on writes are refused, so the flush can finish
                 interval = self._flusher_interval if self.flusher_running else None
             try:
                 self.stop_flusher()
-                self.hard_flush()  # raises, leaving everything open and queued, if it cannot finish
+                while True:
+                    self.hard_flush()  # raises, leaving everything open and queued, if it cannot finish
+                    with self._lock:
+                        self._drain()  # writes handed over as the close began are stored too
+                        if not self.pending_operation_count():
+                            self._closed = True
+                            self._set_closing(False)
+                            self._listeners.clear()
+                            break
             except BaseException as err:
                 with self._lock:
-                    self._closing = False  # still open and usable, as before the call
+                    self._set_closing(False)  # still open and usable, as before the call
                 if interval is not None and isinstance(err, Exception):
                     try:
                         self.start_flusher(interval)  # and flushing in the background again
                     except Exception:  # the flush error is the one to report
                         pass
                 raise
-            with self._lock:
-                self._closed = True
-                self._closing = False
-                self._listeners.clear()
             _OPEN.discard(self)
             close = getattr(self.inner, "close", None)
             if self.close_inner and close is not None:
