@@ -259,7 +259,7 @@ def _plain(v: Any, depth: int) -> bool:
     d = depth + 1
     if t is dict:
         for k, x in v.items():
-            if type(k) is not str or k[:1] == "$":
+            if type(k) is not str or "$" <= k < "%":  # a str key starting with "$"
                 return False
             tx = type(x)
             if tx in scalars:
@@ -300,7 +300,7 @@ def check_value(value: Any) -> bool:
         # less on every write a write-behind queue checks.
         scalars = _PLAIN_SCALARS
         for k, x in value.items():
-            if type(k) is not str or k[:1] == "$":
+            if type(k) is not str or "$" <= k < "%":  # a str key starting with "$"
                 break
             tx = type(x)
             if tx in scalars:
