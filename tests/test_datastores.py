@@ -1366,15 +1366,14 @@ def test_a_write_handed_over_as_close_begins_is_stored_or_refused_never_lost(
     path = tmp_path / "handover.db"
     wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 1_000)
     wb.add("m", "early", 1, 0, 0)
-    hand_over = wb._hand_over
 
-    def close_then_hand_over(item: Any) -> None:  # close() ran before the hand-over
-        wb._hand_over = hand_over
-        wb.close()
-        hand_over(item)
-        assert wb.is_loadable("late")  # a read after the close queues nothing into it
+    class CloseThenHandOver(list):  # type: ignore[type-arg]
+        def append(self, item: Any) -> None:  # close() ran just before the hand-over
+            wb.close()
+            super().append(item)
+            assert wb.is_loadable("late")  # a read after the close queues nothing into it
 
-    wb._hand_over = close_then_hand_over
+    wb._incoming = CloseThenHandOver(wb._incoming)
     with pytest.raises(DataStoreError, match="is closed"):
         wb.add("m", "late", 2, 0, 0)
     assert wb._incoming == [] and wb.closed  # refused: taken back, nothing left behind
@@ -1385,14 +1384,13 @@ def test_a_write_handed_over_as_close_begins_is_stored_or_refused_never_lost(
 def test_a_write_handed_over_before_close_runs_is_stored(tmp_path: Path) -> None:
     path = tmp_path / "handover2.db"
     wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 1_000)
-    hand_over = wb._hand_over
 
-    def hand_over_then_close(item: Any) -> None:  # close() ran after the hand-over
-        wb._hand_over = hand_over
-        hand_over(item)
-        wb.close()
+    class HandOverThenClose(list):  # type: ignore[type-arg]
+        def append(self, item: Any) -> None:  # close() ran just after the hand-over
+            super().append(item)
+            wb.close()
 
-    wb._hand_over = hand_over_then_close
+    wb._incoming = HandOverThenClose(wb._incoming)
     assert wb.add("m", "k", "v", 0, 0) is False  # accepted: the close stored it
     assert wb.closed and wb.stats.writes == 1
     with SQLiteDataStore(path) as reopened:
@@ -1410,7 +1408,7 @@ def test_a_write_handed_over_during_the_final_flush_is_stored(tmp_path: Path, wh
     wb.add("m", "first", 1, 0, 0)
 
     def late_write() -> None:
-        wb._hand_over(("m", "late", 2, 0, 0, True))
+        wb._incoming.append(("m", "late", 2, 0, 0, True))  # as add() does
         assert not wb.is_loadable("late")  # the reader's look queues it
 
     if when == "while a batch is stored":
@@ -1436,6 +1434,15 @@ def test_a_write_handed_over_while_its_key_is_in_flight_keeps_it_dirty(tmp_path:
         assert wb.flush_due(10) == 1
         assert heard == [] and not wb.is_loadable("k") and wb.load("m", "k") == "second"
         assert wb.flush_due(15) == 1 and heard == ["second"] and wb.is_loadable("k")
+
+
+def test_write_behind_keeps_few_enough_attributes_for_fast_attribute_reads(tmp_path: Path) -> None:
+    # CPython 3.11 keeps an object's attributes in a shared-key layout (which its attribute
+    # reads are specialised for) only up to 29 of them: add() reads several on every put
+    with WriteBehindDataStore(SQLiteDataStore(tmp_path / "a.db"), ManualClock(0)) as wb:
+        wb.start_flusher(1_000)
+        wb.add("m", "k", 1, 0, 0)
+        assert len(vars(wb)) <= 29, sorted(vars(wb))
 
 
 def test_stats_count_handed_over_writes_at_once(tmp_path: Path) -> None:

@@ -153,7 +153,6 @@ class WriteBehindDataStore:
         self._inflight: list[StoreOp] = []  # the staging area: the batch being stored
         self._parked: list[StoreOp] = []  # refused operations, set aside during a flush
         self._parked_keys: set[_QKey] = set()  # their keys (later operations join them)
-        self._parked_generation = 0
         self._listeners: dict[str, list[StoredListener]] = {}
         self._maps: set[str] = set()
         self._seq = 0
@@ -163,16 +162,10 @@ class WriteBehindDataStore:
         # Writes add() hands over without taking the lock (a list append is atomic), queued
         # in order, under the lock, by _drain() before anything reads or changes the queue.
         self._incoming: list[tuple[str, Any, Any, int, int, bool]] = []
-        self._hand_over = self._incoming.append
         self._handing_over = write_coalescing  # coalescing, and not closing or closed
-        self._flusher_interval: int | None = None
         self._check_value: Callable[[Any], bool | None] = inner.check_value
-        self._check_key: Callable[[Any], None] | None = getattr(inner, "check_key", None)
-        self._store_batch: Callable[[Sequence[StoreOp], int], None] | None = getattr(
-            inner, "store_batch", None
-        )
-        self._thread: threading.Thread | None = None
-        self._stop: threading.Event | None = None
+        # the background flusher: its thread, its stop signal and its interval (ms)
+        self._flusher: tuple[threading.Thread, threading.Event, int] | None = None
         bind = getattr(inner, "bind_clock", None)
         if clock is not None and bind is not None:
             bind(clock)  # an inner store made without a clock reads this one
@@ -272,8 +265,9 @@ class WriteBehindDataStore:
             raise UnsupportedValueError(
                 f"key {key!r} of type {type(key).__name__} cannot be stored: keys must be hashable"
             ) from None
-        if self._check_key is not None:
-            self._check_key(key)
+        check_key = getattr(self.inner, "check_key", None)
+        if check_key is not None:
+            check_key(key)
         if value is not None:
             self._check_value(value)
         if type(expiration_time) is not int or not 0 <= expiration_time <= MAX_MILLIS:
@@ -331,12 +325,13 @@ class WriteBehindDataStore:
             or (expiration_time | now) >> 63  # either is negative or beyond MAX_MILLIS
         ):
             return self._add(map_name, key, value, expiration_time, now, False)
-        checked = self._check_value(value) is True
+        check = self._check_value  # an attribute, not a method: loaded, then called
+        checked = check(value) is True
         if self._handing_over:
             # the hot path of every put: hand the write over without the lock (_drain
             # queues it), then look again, in case close() began meanwhile
             item = (map_name, key, value, expiration_time, now, checked)
-            self._hand_over(item)
+            self._incoming.append(item)
             if self._handing_over:
                 return False
             return self._take_back(item)
@@ -612,7 +607,6 @@ class WriteBehindDataStore:
             self._drain()
             if generation != self._generation:
                 return  # reset() dropped the queue meanwhile
-            self._parked_generation = generation
             self._parked_keys |= keys
             parked = self._parked
             if self.write_coalescing:
@@ -631,11 +625,12 @@ class WriteBehindDataStore:
             parked, self._parked = self._parked, []
             self._parked_keys = set()
             if parked:
-                self._put_back(parked, self._parked_generation)
+                self._put_back(parked, self._generation)  # a reset() since would have emptied it
 
     def _write(self, batch: list[StoreOp], now: int) -> None:
-        if self._store_batch is not None:
-            self._store_batch(batch, now)
+        store_batch = getattr(self.inner, "store_batch", None)
+        if store_batch is not None:
+            store_batch(batch, now)
             return
         inner = self.inner
         for op in batch:
@@ -923,7 +918,7 @@ class WriteBehindDataStore:
     @property
     def flusher_running(self) -> bool:
         """Whether the background flusher thread is running."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._flusher is not None and self._flusher[0].is_alive()
 
     def start_flusher(self, interval_millis: int = 100) -> None:
         """Start a daemon thread that calls :meth:`flush_due` every ``interval_millis`` (wall
@@ -945,8 +940,7 @@ class WriteBehindDataStore:
                 name="write-behind-flusher",
                 daemon=True,
             )
-            self._stop, self._thread = stop, thread
-            self._flusher_interval = interval_millis
+            self._flusher = (thread, stop, interval_millis)
         thread.start()
 
     def _run_flusher(self, stop: threading.Event, interval_s: float) -> None:
@@ -959,12 +953,10 @@ class WriteBehindDataStore:
     def stop_flusher(self) -> None:
         """Stop the background flusher (if running) and wait for it to finish."""
         with self._lock:
-            stop, thread = self._stop, self._thread
-            self._stop = self._thread = None
-            self._flusher_interval = None
-        if stop is not None:
+            flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            thread, stop, _ = flusher
             stop.set()
-        if thread is not None:
             thread.join()
 
     @property
@@ -999,7 +991,7 @@ class WriteBehindDataStore:
                 if self._closed:
                     return
                 self._set_closing(True)  # from here on writes are refused, so the flush can finish
-                interval = self._flusher_interval if self.flusher_running else None
+                interval = self._flusher[2] if self._flusher and self.flusher_running else None
             try:
                 self.stop_flusher()
                 while True:
