@@ -1445,6 +1445,19 @@ def test_write_behind_keeps_few_enough_attributes_for_fast_attribute_reads(tmp_p
         assert len(vars(wb)) <= 29, sorted(vars(wb))
 
 
+def test_add_queues_what_it_handed_over_before_the_list_grows_long(tmp_path: Path) -> None:
+    # with nothing else reading the queue (a flusher thread starved of the GIL, or no flush
+    # at all), a writer's hand-overs do not pile up: it queues them itself now and then
+    clock = ManualClock(0)
+    with WriteBehindDataStore(SQLiteDataStore(tmp_path / "b.db", clock), clock, 10) as wb:
+        longest = 0
+        for i in range(5_000):
+            wb.add("m", i % 700, i, 0, 0)
+            longest = max(longest, len(wb._incoming))
+        assert 0 < longest <= 512
+        assert len(wb._coalesced) == 700 and wb.stats.queued == 5_000
+
+
 def test_stats_count_handed_over_writes_at_once(tmp_path: Path) -> None:
     clock = ManualClock(0)
     with WriteBehindDataStore(SQLiteDataStore(tmp_path / "s.db", clock), clock, 10) as wb:

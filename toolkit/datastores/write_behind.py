@@ -24,6 +24,8 @@ from .batch import MAX_MILLIS, StoreOp, check_keys, check_millis
 __all__ = ["WriteBehindDataStore", "flush_process"]
 
 _QKey = tuple[str, bool, Any]
+#: ``add`` queues the writes it handed over itself once this many wait (with coalescing).
+_DRAIN_AT = 512
 #: The longest background flusher interval (ms): one day.
 _MAX_FLUSHER_MILLIS = 86_400_000
 #: Write-behind stores not yet closed, held until they are: closed at interpreter exit.
@@ -331,10 +333,14 @@ class WriteBehindDataStore:
             # the hot path of every put: hand the write over without the lock (_drain
             # queues it), then look again, in case close() began meanwhile
             item = (map_name, key, value, expiration_time, now, checked)
-            self._incoming.append(item)
-            if self._handing_over:
-                return False
-            return self._take_back(item)
+            incoming = self._incoming
+            incoming.append(item)
+            if not self._handing_over:
+                return self._take_back(item)
+            if len(incoming) >= _DRAIN_AT:  # queue its own writes now and then: the list stays
+                with self._lock:  # short, and a flusher thread is not left all the work
+                    self._drain()
+            return False
         with self._lock:
             if self._closed or self._closing:
                 self._open()
