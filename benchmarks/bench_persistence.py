@@ -389,12 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nTarget ratios are medians of each round's ratio.\n"
         f"write-behind (coalescing, 1 s delay) vs write-through: "
-        f"{t['write_behind_speedup']:.1f}x faster (target >= 5x: {'met' if ok1 else 'NOT met'}); "
-        f"with a 5 s delay: {t['write_behind_5s_speedup']:.1f}x"
+        f"{t['write_behind_speedup']:.2f}x faster (target >= 5x: {'met' if ok1 else 'NOT met'}); "
+        f"with a 5 s delay: {t['write_behind_5s_speedup']:.2f}x"
     )
     print(
         f"a minimal coalescing queue with the same checks and flushes (no guarantees): "
-        f"{t['bound_speedup']:.1f}x faster than write-through"
+        f"{t['bound_speedup']:.2f}x faster than write-through"
     )
     ft, fb = results[FULL_THROUGH], results[FULL_BEHIND]
     print(
