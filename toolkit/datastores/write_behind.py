@@ -194,25 +194,12 @@ class WriteBehindDataStore:
         backup: bool,
         bounded: bool = True,
         checked: bool = False,
+        drain: bool = True,
     ) -> None:
-        """Queue one operation after the writes handed over before it (lock held by the
-        caller)."""
-        if self._incoming:
+        """Queue one operation (lock held by the caller), after the writes handed over before
+        it (``drain``; :meth:`_drain` itself passes False)."""
+        if drain and self._incoming:
             self._drain()
-        self._queue_one(map_name, key, value, expiration_time, now, backup, bounded, checked)
-
-    def _queue_one(
-        self,
-        map_name: str,
-        key: Any,
-        value: Any,
-        expiration_time: int,
-        now: int,
-        backup: bool,
-        bounded: bool = True,
-        checked: bool = False,
-    ) -> None:
-        """Queue one operation (lock held by the caller; see :meth:`_enqueue`)."""
         qk = (map_name, backup, key)
         if not self.write_coalescing and bounded:
             self._check_room(1, key)  # before anything changes
@@ -372,7 +359,7 @@ class WriteBehindDataStore:
         del incoming[:n]
         if self._parked_keys:  # a flush has set keys aside: the general path knows them
             for map_name, key, value, expiration_time, now, checked in items:
-                self._queue_one(map_name, key, value, expiration_time, now, False, True, checked)
+                self._enqueue(map_name, key, value, expiration_time, now, False, True, checked, False)
             return
         queue = self._coalesced
         get, newest, maps = queue.get, self._newest, self._maps
@@ -381,7 +368,7 @@ class WriteBehindDataStore:
         coalesced = 0
         new_op = object.__new__
         for map_name, key, value, expiration_time, now, checked in items:
-            # as _queue_one, written out: this runs once per put
+            # as _enqueue, written out: this runs once per put
             seq += 1
             qk = (map_name, False, key)
             op = get(qk)
