@@ -1458,6 +1458,24 @@ def test_add_queues_what_it_handed_over_before_the_list_grows_long(tmp_path: Pat
         assert len(wb._coalesced) == 700 and wb.stats.queued == 5_000
 
 
+def test_reset_counts_the_writes_it_drops_as_queued(tmp_path: Path) -> None:
+    clock = ManualClock(0)
+    with WriteBehindDataStore(SQLiteDataStore(tmp_path / "r.db", clock), clock, 10) as wb:
+        for i in range(3):
+            wb.add("m", i % 2, i, 0, 0)
+        wb.reset()  # before anything else read the queue
+        assert (wb.stats.queued, wb.stats.coalesced, wb.pending_operation_count()) == (3, 1, 0)
+        wb.add("m", "k", "v", 0, 0)
+        assert [op.seq for op in wb.queued()] == [4]  # numbered after the dropped ones
+
+
+def test_write_coalescing_is_fixed_when_the_store_is_made(tmp_path: Path) -> None:
+    with WriteBehindDataStore(SQLiteDataStore(tmp_path / "c.db"), ManualClock(0)) as wb:
+        with pytest.raises(AttributeError):
+            wb.write_coalescing = False  # type: ignore[misc]
+        assert wb.write_coalescing is True
+
+
 def test_stats_count_handed_over_writes_at_once(tmp_path: Path) -> None:
     clock = ManualClock(0)
     with WriteBehindDataStore(SQLiteDataStore(tmp_path / "s.db", clock), clock, 10) as wb:

@@ -138,7 +138,7 @@ class WriteBehindDataStore:
         self.inner = inner
         self.write_delay_millis = write_delay_millis
         self.write_batch_size = write_batch_size
-        self.write_coalescing = write_coalescing
+        self._coalescing = write_coalescing
         self.queue_capacity = queue_capacity
         self.close_inner = close_inner
         self._stats = DataStoreStats()
@@ -174,9 +174,16 @@ class WriteBehindDataStore:
         _OPEN.add(self)
 
     @property
+    def write_coalescing(self) -> bool:
+        """Whether a later write of a queued key replaces it (fixed when the store is made)."""
+        return self._coalescing
+
+    @property
     def stats(self) -> DataStoreStats:
         """What this store has done so far (:class:`~toolkit.datastores.DataStoreStats`); a
-        write counts as queued once ``add`` has returned."""
+        write counts as queued once ``add`` has returned. Read it through this property after
+        the operations it should count: a reference kept from before may lag behind writes
+        ``add`` handed over until the store is next used."""
         if self._incoming:
             with self._lock:
                 self._drain()
@@ -201,10 +208,10 @@ class WriteBehindDataStore:
         if drain and self._incoming:
             self._drain()
         qk = (map_name, backup, key)
-        if not self.write_coalescing and bounded:
+        if not self._coalescing and bounded:
             self._check_room(1, key)  # before anything changes
         self._seq = seq = self._seq + 1
-        if self.write_coalescing:
+        if self._coalescing:
             queue = self._coalesced
             op = queue.get(qk)
             if op is not None:
@@ -268,7 +275,7 @@ class WriteBehindDataStore:
         """Begin or end closing (lock held): while closing, and once closed, add() takes the
         lock and is refused instead of handing writes over."""
         self._closing = closing
-        self._handing_over = self.write_coalescing and not closing and not self._closed
+        self._handing_over = self._coalescing and not closing and not self._closed
 
     def _open(self) -> None:
         if self._closed:
@@ -426,7 +433,7 @@ class WriteBehindDataStore:
         now = self._clock.now_millis()
         with self._lock:
             self._open()
-            if not self.write_coalescing and keys:
+            if not self._coalescing and keys:
                 self._check_room(len(keys), keys[0])
             for key in keys:
                 self._enqueue(map_name, key, None, 0, now, False, bounded=False)
@@ -554,7 +561,7 @@ class WriteBehindDataStore:
         """A snapshot of the queued operations, oldest first (in-flight ones not included)."""
         with self._lock:
             self._drain()
-            if self.write_coalescing:
+            if self._coalescing:
                 return [*self._parked, *self._coalesced.values()]
             return [*self._parked, *self._fifo]
 
@@ -566,7 +573,7 @@ class WriteBehindDataStore:
         batch: list[StoreOp] = []
         with self._lock:
             self._drain()
-            if self.write_coalescing:
+            if self._coalescing:
                 queue = self._coalesced
                 pop, append = queue.popitem, batch.append
                 for _ in range(min(size, len(queue))):
@@ -602,7 +609,7 @@ class WriteBehindDataStore:
                 return  # reset() dropped the queue meanwhile
             self._parked_keys |= keys
             parked = self._parked
-            if self.write_coalescing:
+            if self._coalescing:
                 queue = self._coalesced
                 while queue and next(iter(queue)) in keys:
                     parked.append(queue.popitem(last=False)[1])
@@ -689,7 +696,7 @@ class WriteBehindDataStore:
             deletes = 0
             newest, listeners = self._newest, self._listeners
             done: set[_QKey] = set()
-            unique = self.write_coalescing  # then a batch holds each key at most once
+            unique = self._coalescing  # then a batch holds each key at most once
             for op in reversed(stored):  # the last operation of a key in the batch decides
                 qk = (op.map_name, op.is_backup, op.key)
                 value = op.value
@@ -770,7 +777,7 @@ class WriteBehindDataStore:
         self._inflight = []
         if generation != self._generation:
             return  # reset() dropped the queue meanwhile
-        if self.write_coalescing:
+        if self._coalescing:
             queue = self._coalesced
             for op in reversed(batch):
                 qk = (op.map_name, op.is_backup, op.key)
@@ -861,7 +868,7 @@ class WriteBehindDataStore:
     def reset(self) -> None:
         """Drop every queued operation and the staging area (the inner rows stay)."""
         with self._lock:
-            self._incoming.clear()
+            self._drain()  # handed-over writes count as queued, then are dropped with the rest
             self._coalesced.clear()
             self._fifo.clear()
             self._newest.clear()
@@ -1017,7 +1024,7 @@ class WriteBehindDataStore:
         self.close()
 
     def __repr__(self) -> str:
-        mode = "coalescing" if self.write_coalescing else f"capacity={self.queue_capacity}"
+        mode = "coalescing" if self._coalescing else f"capacity={self.queue_capacity}"
         return (
             f"WriteBehindDataStore({self.inner!r}, delay={self.write_delay_millis}ms, "
             f"batch={self.write_batch_size}, {mode}, pending={self.pending_operation_count()})"
