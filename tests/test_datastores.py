@@ -989,6 +989,23 @@ def test_write_behind_never_serves_a_stale_row(wb_parts: Any) -> None:
     assert wb.stats.loads == 2
 
 
+def test_write_behind_is_loadable_answers_for_the_write_add_just_handed_over(wb_parts: Any) -> None:
+    # A record store asks right after its put, while the write is still handed over (not yet
+    # queued): the answer must be the queue's own, per map and for keys equal in Python.
+    wb, sqlite, clock = wb_parts
+    wb.add("m", 1, "one", 0, 0)
+    assert wb._incoming and wb.is_loadable(1, "other-map")  # the same key of another map
+    wb.add("m", 1, "one again", 0, 0)
+    assert wb._incoming and not wb.is_loadable(1, "m") and not wb.is_loadable(1)
+    wb.add("m", "k", "v", 0, 0)
+    assert wb._incoming and wb.is_loadable("j", "m") and wb.is_loadable("1", "m")
+    wb.add("m", "k", "v2", 0, 0)
+    assert not wb.is_loadable(True, "m") and not wb.is_loadable(1.0, "m")  # equal to 1
+    assert not wb.is_loadable("k", "m") and wb.load("m", "k") == "v2"
+    wb.hard_flush()
+    assert wb.is_loadable(1, "m") and wb.is_loadable("k", "m") and sqlite.load("m", 1) == "one again"
+
+
 def test_write_behind_queued_write_past_its_expiry_is_not_loaded(wb_parts: Any) -> None:
     wb, sqlite, clock = wb_parts
     sqlite.add("m", "k", "old row", 0, 0)

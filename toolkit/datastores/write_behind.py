@@ -531,7 +531,18 @@ class WriteBehindDataStore:
     def is_loadable(self, key: Any, map_name: str | None = None) -> bool:
         """False while a primary write or delete of ``key`` (of ``map_name``, or of any map
         when None) is queued or being stored: the inner row may be stale."""
-        if self._incoming:
+        incoming = self._incoming
+        if incoming:
+            last = incoming[-1:]  # [] if drained meanwhile
+            if last and self._handing_over:
+                # The write add() handed over last is of this key (a record store asks right
+                # after its put): not stored yet, and no need to queue the hand-overs first.
+                # (Handed-over keys are a str or an int: == is theirs.)
+                queued_map, k = last[0][:2]
+                if (k is key or (type(k) is type(key) and k == key)) and (
+                    map_name is None or queued_map == map_name
+                ):
+                    return False
             with self._lock:
                 self._drain()
         newest = self._newest
