@@ -106,8 +106,9 @@ class WriteBehindDataStore:
     flusher thread. With coalescing, ``add`` does not take the lock: it hands the write over
     (appends it to a list, which is atomic) and the next call that reads or changes the queue
     (a flush, a load, :attr:`stats`, ...) queues what was handed over, in order, under the
-    lock. A write handed over as :meth:`close` begins is either stored by the close or taken
-    back and refused (:class:`~toolkit.errors.DataStoreError`), never acknowledged and lost.
+    lock (:meth:`is_loadable` asked about the key handed over last answers without it). A
+    write handed over as :meth:`close` begins is either stored by the close or taken back and
+    refused (:class:`~toolkit.errors.DataStoreError`), never acknowledged and lost.
     """
 
     def __init__(
