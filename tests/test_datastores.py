@@ -1377,6 +1377,35 @@ def test_close_finishes_beside_a_busy_writer_and_loses_nothing_acknowledged(tmp_
 # close() begins between the hand-over and add() looking again (the race made deterministic).
 
 
+def test_a_reader_without_the_lock_never_finds_a_write_between_hand_over_and_queue(
+    tmp_path: Path,
+) -> None:
+    # is_loadable (and stats) read without the lock when nothing waits in the hand-over list,
+    # so the list must keep its writes until they are queued: a reader racing a drain that
+    # had already emptied it found a pending write in neither place and called it stored.
+    wb = WriteBehindDataStore(SQLiteDataStore(tmp_path / "race.db"), ManualClock(0), 1_000)
+    answers: list[bool] = []
+    readers: list[threading.Thread] = []
+
+    class ReadMidDrain(dict):  # type: ignore[type-arg]
+        def __setitem__(self, qk: Any, op: Any) -> None:  # the drain queues one write
+            super().__setitem__(qk, op)
+            if not readers:  # another thread asks about a write not queued yet
+                reader = threading.Thread(target=lambda: answers.append(wb.is_loadable("b", "m")))
+                readers.append(reader)
+                reader.start()
+                reader.join(0.2)  # at once without the lock; with it, after the drain
+
+    wb._newest = ReadMidDrain()
+    for key in ("a", "b", "c"):
+        wb.add("m", key, 1, 0, 0)
+    assert wb.pending_operation_count() == 3  # the drain: the reader runs as "a" is queued
+    readers[0].join(10)
+    assert answers == [False]  # "b" is queued, not stored
+    wb.reset()
+    wb.close()
+
+
 def test_a_write_handed_over_as_close_begins_is_stored_or_refused_never_lost(
     tmp_path: Path,
 ) -> None:
@@ -1568,6 +1597,41 @@ def test_writers_readers_and_close_race_without_losing_or_staling_a_write(tmp_pa
             assert rows == acknowledged
     finally:
         sys.setswitchinterval(old)
+
+
+def test_a_record_marked_clean_beside_a_background_flusher_holds_the_stored_row(
+    tmp_path: Path,
+) -> None:
+    # A record store over write-behind marks a record clean when its write is stored: from the
+    # flusher's thread (the stored listener) or from put itself (is_loadable, asked while the
+    # flusher may be queueing what was handed over). A clean record must hold the stored row.
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    wrong: list[tuple[int, int, int, Any]] = []
+    try:
+        for run in range(30):
+            wb = WriteBehindDataStore(
+                SQLiteDataStore(tmp_path / f"dirty-{run}.db"),
+                write_delay_millis=run % 2,
+                write_batch_size=(1, 5, 100)[run % 3],
+            )
+            rs = DefaultRecordStore("m", data_store=wb)
+            wb.start_flusher(1)
+            end = time.monotonic() + 0.05
+            n = 1_000  # a new int object per put: "is" tells writes apart
+            while time.monotonic() < end:
+                key = n % 10
+                rs.put(key, n)
+                record = rs.get(key)
+                if record is not None and not record.metadata.is_dirty():
+                    row = wb.inner.load("m", key)
+                    if row != n:
+                        wrong.append((run, key, n, row))
+                n += 1
+            wb.close()
+    finally:
+        sys.setswitchinterval(old)
+    assert not wrong
 
 
 def test_reset_then_close_gives_up_what_cannot_be_stored() -> None:

@@ -363,8 +363,16 @@ class WriteBehindDataStore:
         n = len(incoming)
         if not n or self._closed:
             return
-        items = incoming[:n]  # writers append meanwhile: take these n, leave the rest
-        del incoming[:n]
+        try:
+            self._queue_handed_over(incoming[:n])  # writers append meanwhile: these n only
+        finally:
+            # Only now: a reader that finds the list empty without taking the lock
+            # (is_loadable, stats) may take it that every write the list held is queued.
+            del incoming[:n]
+
+    def _queue_handed_over(self, items: list[tuple[str, Any, Any, int, int, bool]]) -> None:
+        """Queue ``items``, writes ``add()`` handed over, in order (lock held)."""
+        n = len(items)
         if self._parked_keys:  # a flush has set keys aside: the general path knows them
             for map_name, key, value, expiration_time, now, checked in items:
                 self._enqueue(map_name, key, value, expiration_time, now, False, True, checked, False)
