@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1404,6 +1405,35 @@ def test_a_reader_without_the_lock_never_finds_a_write_between_hand_over_and_que
     assert answers == [False]  # "b" is queued, not stored
     wb.reset()
     wb.close()
+
+
+def test_an_interrupted_drain_keeps_the_writes_it_had_not_queued(tmp_path: Path) -> None:
+    # A KeyboardInterrupt (Ctrl-C in a notebook) can land while a drain queues what add()
+    # handed over: the writes already acknowledged but not queued yet must stay handed over
+    # for the next drain, not be dropped with the ones queued.
+    path = tmp_path / "interrupted.db"
+    wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 0, close_inner=True)
+
+    class InterruptOnce(OrderedDict):  # type: ignore[type-arg]
+        armed = True
+
+        def __setitem__(self, qk: Any, op: Any) -> None:
+            if InterruptOnce.armed and len(self) == 2:  # as the third write is queued
+                InterruptOnce.armed = False
+                raise KeyboardInterrupt
+            super().__setitem__(qk, op)
+
+    wb._coalesced = InterruptOnce()
+    for key in range(5):
+        assert wb.add("m", key, key * 10, 0, 0) is False  # acknowledged
+    with pytest.raises(KeyboardInterrupt):
+        wb.flush_due(0)
+    assert len(wb._incoming) == 3  # the three not queued wait for the next drain
+    assert [(op.key, op.seq) for op in wb.queued()] == [(k, k + 1) for k in range(5)]
+    assert wb.stats.queued == 5 and wb.stats.coalesced == 0
+    wb.close()
+    with SQLiteDataStore(path) as reopened:
+        assert dict(reopened.load_all("m", list(range(5)))) == {k: k * 10 for k in range(5)}
 
 
 def test_a_write_handed_over_as_close_begins_is_stored_or_refused_never_lost(

@@ -211,7 +211,7 @@ class WriteBehindDataStore:
         qk = (map_name, backup, key)
         if not self._coalescing and bounded:
             self._check_room(1, key)  # before anything changes
-        self._seq = seq = self._seq + 1
+        seq = self._seq + 1  # committed once the operation is in place (see _drain)
         if self._coalescing:
             queue = self._coalesced
             op = queue.get(qk)
@@ -222,6 +222,7 @@ class WriteBehindDataStore:
                 op.expiration_time = expiration_time
                 op.seq = seq
                 op.checked = checked
+                self._seq = seq
                 st = self._stats
                 st.coalesced += 1
                 st.queued += 1
@@ -232,15 +233,15 @@ class WriteBehindDataStore:
                     p for p in self._parked if (p.map_name, p.is_backup, p.key) != qk
                 ]
                 self._stats.coalesced += 1
-            op = queue[qk] = StoreOp(
-                map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
-            )
+        op = StoreOp(
+            map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
+        )
+        self._newest[qk] = op  # before the queue: a reader without the lock looks here
+        if self._coalescing:
+            self._coalesced[qk] = op
         else:
-            op = StoreOp(
-                map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
-            )
             self._fifo.append(op)
-        self._newest[qk] = op
+        self._seq = seq
         self._maps.add(map_name)
         self._stats.queued += 1
 
@@ -363,16 +364,20 @@ class WriteBehindDataStore:
         n = len(incoming)
         if not n or self._closed:
             return
+        first = self._seq
         try:
             self._queue_handed_over(incoming[:n])  # writers append meanwhile: these n only
         finally:
-            # Only now: a reader that finds the list empty without taking the lock
-            # (is_loadable, stats) may take it that every write the list held is queued.
-            del incoming[:n]
+            # The writes queued leave the list (all n, unless an exception such as a
+            # KeyboardInterrupt stopped the loop: the rest wait for the next drain), and
+            # only now: a reader that finds the list empty without the lock (is_loadable,
+            # stats) may take it that every write the list held is queued.
+            del incoming[: self._seq - first]
 
     def _queue_handed_over(self, items: list[tuple[str, Any, Any, int, int, bool]]) -> None:
-        """Queue ``items``, writes ``add()`` handed over, in order (lock held)."""
-        n = len(items)
+        """Queue ``items``, writes ``add()`` handed over, in order (lock held). Each write is
+        numbered (``_seq``) once it is in place: interrupted, this leaves the writes not yet
+        numbered for :meth:`_drain` to keep, and applying one of them again changes nothing."""
         if self._parked_keys:  # a flush has set keys aside: the general path knows them
             for map_name, key, value, expiration_time, now, checked in items:
                 self._enqueue(map_name, key, value, expiration_time, now, False, True, checked, False)
@@ -380,36 +385,39 @@ class WriteBehindDataStore:
         queue = self._coalesced
         get, newest, maps = queue.get, self._newest, self._maps
         delay = self.write_delay_millis
-        seq = self._seq
-        coalesced = 0
+        first = seq = self._seq
+        created = 0
         new_op = object.__new__
-        for map_name, key, value, expiration_time, now, checked in items:
-            # as _enqueue, written out: this runs once per put
-            seq += 1
-            qk = (map_name, False, key)
-            op = get(qk)
-            if op is not None:
-                op.value = value
-                op.expiration_time = expiration_time
-                op.seq = seq
-                op.checked = checked
-                coalesced += 1
-            else:  # StoreOp(...) field by field: a third of the cost of calling __init__
-                op = queue[qk] = newest[qk] = new_op(StoreOp)
-                op.map_name = map_name
-                op.key = key
-                op.value = value
-                op.expiration_time = expiration_time
-                op.is_backup = False
-                op.due = now + delay
-                op.seq = seq
-                op.checked = checked
-                if map_name not in maps:
-                    maps.add(map_name)
-        self._seq = seq
-        st = self._stats
-        st.coalesced += coalesced
-        st.queued += n
+        try:
+            for map_name, key, value, expiration_time, now, checked in items:
+                # as _enqueue, written out: this runs once per put
+                qk = (map_name, False, key)
+                op = get(qk)
+                if op is not None:
+                    op.value = value
+                    op.expiration_time = expiration_time
+                    op.seq = seq + 1
+                    op.checked = checked
+                else:  # StoreOp(...) field by field: a third of the cost of calling __init__
+                    op = new_op(StoreOp)
+                    op.map_name = map_name
+                    op.key = key
+                    op.value = value
+                    op.expiration_time = expiration_time
+                    op.is_backup = False
+                    op.due = now + delay
+                    op.seq = seq + 1
+                    op.checked = checked
+                    newest[qk] = queue[qk] = op  # newest first: a reader without the lock
+                    if map_name not in maps:
+                        maps.add(map_name)
+                    created += 1
+                seq += 1
+        finally:
+            self._seq = seq
+            st = self._stats
+            st.queued += seq - first
+            st.coalesced += seq - first - created
 
     def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, for a backup row."""
