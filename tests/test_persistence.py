@@ -605,6 +605,30 @@ def _flusher_race_parts() -> tuple[DefaultRecordStore, WriteBehindDataStore, _Fl
     return rs, wb, engine
 
 
+def test_a_reset_while_put_is_under_way_leaves_the_record_dirty() -> None:
+    # reset() (from another thread) drops the write put has just queued: the queue is then
+    # empty, and is_loadable's True must not read as "stored".
+    rs, wb, engine = _flusher_race_parts()
+    with wb:
+        engine.after = wb.reset
+        rs.put("k", 1)
+        engine.after = None
+        md = rs.get("k").metadata  # type: ignore[union-attr]
+        assert md.is_dirty() and wb.resets == 1 and wb.inner.load("m", "k") is None
+
+
+def test_a_reset_while_a_queued_value_is_loaded_leaves_the_record_dirty() -> None:
+    rs, wb, engine = _flusher_race_parts()
+    with wb:
+        rs.put("k", 1)
+        engine.remove("k")  # evicted: its write stays queued
+        engine.after = wb.reset  # after get() loaded the queued value, before it is marked
+        record = rs.get("k")
+        engine.after = None
+        assert record is not None and record.value == 1 and record.metadata.is_dirty()
+        assert wb.resets == 1 and wb.inner.load("m", "k") is None
+
+
 def test_an_update_stored_right_after_it_reaches_memory_is_clean() -> None:
     # The flusher stores the update once the record is in the engine but before its version
     # is set: its listener marks version 0, then the update makes it version 1.

@@ -430,6 +430,7 @@ class DefaultRecordStore:
         return self._load(key)
 
     def _load(self, key: Any) -> Record | None:
+        resets = getattr(self._data_store, "resets", 0)  # a reset() meanwhile drops, not stores
         load_entry = self._load_entry
         if load_entry is not None:
             entry = load_entry(self._name, key)
@@ -454,11 +455,15 @@ class DefaultRecordStore:
             md.ttl_millis = self._default_ttl
         md.max_idle_millis = self._default_idle
         loadable = self._data_store.is_loadable(key, self._name)
-        if loadable:
+        if loadable and getattr(self._data_store, "resets", 0) == resets:
             md.on_store(now)
         record = Record(value, md)
         self._engine.put(key, record)
-        if not loadable and self._data_store.is_loadable(key, self._name):
+        if (
+            not loadable
+            and self._data_store.is_loadable(key, self._name)
+            and getattr(self._data_store, "resets", 0) == resets
+        ):
             md.on_store(now)  # its queued write was stored meanwhile (a flusher thread)
         self._track_insert(key, md, now)
         self.stats.loads += 1
@@ -502,7 +507,9 @@ class DefaultRecordStore:
         ttl = expiry.ttl_millis or self._default_ttl
         idle = expiry.max_idle_millis or self._default_idle
         stored = queued = False
+        resets = 0
         if not self._ds_null and (provenance is _CLIENT or provenance is _CRDT_MERGE):
+            resets = getattr(self._data_store, "resets", 0)  # see the is_loadable check below
             stored = self._data_store.add(self._name, key, value, now + ttl if ttl else 0, now)
             queued = not stored
         elif provenance is CallerProvenance.LOAD and not self._ds_null:
@@ -555,10 +562,15 @@ class DefaultRecordStore:
             old_value = old.value
             if observers:
                 self._observer.on_update(key, record, old_value, value, False)
-        if queued and self._data_store.is_loadable(key, self._name):
+        if (
+            queued
+            and self._data_store.is_loadable(key, self._name)
+            and getattr(self._data_store, "resets", 0) == resets
+        ):
             # A flusher thread stored the write after add() queued it, before this record
             # and its version were in place (its listener found the old record, or marked
-            # this one before the version was set): not queued any more means stored.
+            # this one before the version was set): not queued any more means stored, unless
+            # a reset() (on another thread) dropped it meanwhile.
             md.on_store(now)
         if observers and provenance is _REPLICATION:
             self._observer.on_replication_put(key, record, True)

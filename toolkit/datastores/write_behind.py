@@ -896,6 +896,8 @@ class WriteBehindDataStore:
     def reset(self) -> None:
         """Drop every queued operation and the staging area (the inner rows stay)."""
         with self._lock:
+            # counted first: whoever finds the queue empty without the lock sees the count
+            self._generation += 1
             self._drain()  # handed-over writes count as queued, then are dropped with the rest
             self._coalesced.clear()
             self._fifo.clear()
@@ -903,7 +905,13 @@ class WriteBehindDataStore:
             self._inflight = []
             self._parked = []
             self._parked_keys = set()
-            self._generation += 1
+
+    @property
+    def resets(self) -> int:
+        """How many times :meth:`reset` has dropped the queue. A caller that reads the same
+        count before a write and after :meth:`is_loadable` answered True knows the write was
+        stored, not dropped (a record store marks its record clean only then)."""
+        return self._generation
 
     def is_null(self) -> bool:
         """False: this store persists (later)."""
