@@ -2245,6 +2245,40 @@ def test_an_inner_store_that_is_down_is_not_asked_once_per_queued_write() -> Non
     wb.close()
 
 
+def test_loads_from_several_threads_are_counted_once_each(tmp_path: Path) -> None:
+    # load_all counted the inner store's loads around its own call, which took in other
+    # threads' loads too (counted twice); and counts updated outside a lock were lost.
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        sqlite = SQLiteDataStore(tmp_path / "loads.db")
+        wb = WriteBehindDataStore(sqlite, ManualClock(0), 0, close_inner=False)
+        for key in range(50):
+            wb.add("m", key, key, 0, 0)
+        wb.hard_flush()  # every read below is a round trip
+        before = (wb.stats.loads, wb.stats.keys_loaded, sqlite.stats.loads, sqlite.stats.keys_loaded)
+
+        def reader(i: int) -> None:
+            for j in range(300):
+                if (i + j) % 2:
+                    wb.load_all("m", [j % 50, (j + 1) % 50])
+                else:
+                    wb.load("m", j % 50)
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = (wb.stats.loads, wb.stats.keys_loaded, sqlite.stats.loads, sqlite.stats.keys_loaded)
+        loads, rows, inner_loads, inner_rows = (a - b for a, b in zip(after, before, strict=True))
+        assert loads == inner_loads == 1_200 and rows == inner_rows == 1_800
+        wb.close()
+        sqlite.close()
+    finally:
+        sys.setswitchinterval(old)
+
+
 def test_load_all_through_write_behind_over_null_counts_one_round_trip() -> None:
     with WriteBehindDataStore(NullDataStore(), ManualClock(0), 0) as wb:
         wb.load_all("m", [1, 2, 3])

@@ -614,7 +614,7 @@ def test_a_reset_while_put_is_under_way_leaves_the_record_dirty() -> None:
         rs.put("k", 1)
         engine.after = None
         md = rs.get("k").metadata  # type: ignore[union-attr]
-        assert md.is_dirty() and wb.resets == 1 and wb.inner.load("m", "k") is None
+        assert md.is_dirty() and wb.reset_epoch == 2 and wb.inner.load("m", "k") is None
 
 
 def test_a_reset_while_a_queued_value_is_loaded_leaves_the_record_dirty() -> None:
@@ -626,7 +626,7 @@ def test_a_reset_while_a_queued_value_is_loaded_leaves_the_record_dirty() -> Non
         record = rs.get("k")
         engine.after = None
         assert record is not None and record.value == 1 and record.metadata.is_dirty()
-        assert wb.resets == 1 and wb.inner.load("m", "k") is None
+        assert wb.reset_epoch == 2 and wb.inner.load("m", "k") is None
 
 
 def test_an_update_stored_right_after_it_reaches_memory_is_clean() -> None:

@@ -429,8 +429,14 @@ class DefaultRecordStore:
             return None
         return self._load(key)
 
+    def _no_reset_since(self, epoch: int) -> bool:
+        """Whether no reset() of the data store was under way at ``epoch`` (its
+        ``reset_epoch`` read before a write or load) or has begun since: only then does a
+        True from ``is_loadable`` mean that the write was stored, not dropped."""
+        return not epoch & 1 and getattr(self._data_store, "reset_epoch", 0) == epoch
+
     def _load(self, key: Any) -> Record | None:
-        resets = getattr(self._data_store, "resets", 0)  # a reset() meanwhile drops, not stores
+        epoch = getattr(self._data_store, "reset_epoch", 0)  # a reset() meanwhile drops, not stores
         load_entry = self._load_entry
         if load_entry is not None:
             entry = load_entry(self._name, key)
@@ -455,14 +461,14 @@ class DefaultRecordStore:
             md.ttl_millis = self._default_ttl
         md.max_idle_millis = self._default_idle
         loadable = self._data_store.is_loadable(key, self._name)
-        if loadable and getattr(self._data_store, "resets", 0) == resets:
+        if loadable and self._no_reset_since(epoch):
             md.on_store(now)
         record = Record(value, md)
         self._engine.put(key, record)
         if (
             not loadable
             and self._data_store.is_loadable(key, self._name)
-            and getattr(self._data_store, "resets", 0) == resets
+            and self._no_reset_since(epoch)
         ):
             md.on_store(now)  # its queued write was stored meanwhile (a flusher thread)
         self._track_insert(key, md, now)
@@ -507,9 +513,9 @@ class DefaultRecordStore:
         ttl = expiry.ttl_millis or self._default_ttl
         idle = expiry.max_idle_millis or self._default_idle
         stored = queued = False
-        resets = 0
+        epoch = 0
         if not self._ds_null and (provenance is _CLIENT or provenance is _CRDT_MERGE):
-            resets = getattr(self._data_store, "resets", 0)  # see the is_loadable check below
+            epoch = getattr(self._data_store, "reset_epoch", 0)  # see the is_loadable check below
             stored = self._data_store.add(self._name, key, value, now + ttl if ttl else 0, now)
             queued = not stored
         elif provenance is CallerProvenance.LOAD and not self._ds_null:
@@ -565,7 +571,7 @@ class DefaultRecordStore:
         if (
             queued
             and self._data_store.is_loadable(key, self._name)
-            and getattr(self._data_store, "resets", 0) == resets
+            and self._no_reset_since(epoch)
         ):
             # A flusher thread stored the write after add() queued it, before this record
             # and its version were in place (its listener found the old record, or marked

@@ -97,6 +97,10 @@ class SQLiteDataStore:
     are raised as :class:`~toolkit.errors.DataStoreError`.
     """
 
+    keys_per_load: int = _IN_CHUNK
+    """Keys one query of :meth:`load_all` reads at most: a longer ``load_all`` takes one round
+    trip per this many keys (``stats.loads`` counts them)."""
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -277,6 +281,14 @@ class SQLiteDataStore:
             except sqlite3.Error as err:
                 raise DataStoreError(f"SQLite {what} failed (nothing written): {err}") from err
 
+    def _count(self, **counts: int) -> None:
+        """Add ``counts`` to :attr:`stats` under the lock: writers and readers on several
+        threads lose no count."""
+        with self._lock:
+            st = self.stats
+            for name, n in counts.items():
+                setattr(st, name, getattr(st, name) + n)
+
     @staticmethod
     def _check_map(map_name: Any) -> None:
         if type(map_name) is not str:
@@ -302,10 +314,10 @@ class SQLiteDataStore:
                 conn.execute(self._put_sql[backup], (map_name, ek, ev, expiration_time, now))  # type: ignore[union-attr]
             except sqlite3.Error as err:
                 raise DataStoreError(f"SQLite write of map {map_name!r} key {key!r} failed: {err}") from err
-        st = self.stats
-        st.writes += 1
-        st.write_batches += 1
-        st.bytes_written += encoded_size(value, ev)
+            st = self.stats  # counted under the lock: writers on several threads lose no count
+            st.writes += 1
+            st.write_batches += 1
+            st.bytes_written += encoded_size(value, ev)
         return True
 
     def add(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
@@ -332,8 +344,7 @@ class SQLiteDataStore:
                 self._connection()  # raises if closed
             return True  # a key that cannot be encoded was never stored
         self._write(self._del_sql[backup], (map_name, ek), "delete", map_name, key)
-        self.stats.deletes += 1
-        self.stats.write_batches += 1
+        self._count(deletes=1, write_batches=1)
         return True
 
     def remove(self, map_name: str, key: Any, now: int) -> bool:
@@ -357,8 +368,7 @@ class SQLiteDataStore:
         if not rows:
             return
         self._transaction([(False, False, rows)], f"delete of {len(rows)} keys of {map_name!r}")
-        self.stats.deletes += len(rows)
-        self.stats.write_batches += 1
+        self._count(deletes=len(rows), write_batches=1)
 
     def store_batch(self, ops: Sequence[StoreOp], now: int) -> None:
         """Apply ``ops`` (writes and deletes, in order) in one transaction, all or nothing.
@@ -409,13 +419,9 @@ class SQLiteDataStore:
         try:
             self._transaction(steps, f"batch of {len(ops)} operations")
         except DataStoreError:
-            self.stats.failures += 1
+            self._count(failures=1)
             raise
-        st = self.stats
-        st.writes += writes
-        st.deletes += deletes
-        st.write_batches += 1
-        st.bytes_written += nbytes
+        self._count(writes=writes, deletes=deletes, write_batches=1, bytes_written=nbytes)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -432,10 +438,10 @@ class SQLiteDataStore:
                 row = conn.execute(self._get_sql[backup], (map_name, ek, now)).fetchone()
             except sqlite3.Error as err:
                 raise DataStoreError(f"SQLite load of map {map_name!r} key {key!r} failed: {err}") from err
-        self.stats.loads += 1
-        if row is None:
-            return None
-        self.stats.keys_loaded += 1
+            self.stats.loads += 1
+            if row is None:
+                return None
+            self.stats.keys_loaded += 1
         return decode_value(row[0]), int(row[1])
 
     def load(self, map_name: str, key: Any) -> Any | None:
@@ -486,7 +492,7 @@ class SQLiteDataStore:
                     self.stats.loads += 1
             except sqlite3.Error as err:
                 raise DataStoreError(f"SQLite load_all of map {map_name!r} failed: {err}") from err
-        self.stats.keys_loaded += len(found)
+            self.stats.keys_loaded += len(found)
         return [(wanted[ek], decode_value(found[ek])) for ek in eks if ek in found]
 
     def row_count(self, map_name: str | None = None, is_backup: bool = False) -> int:
@@ -520,8 +526,8 @@ class SQLiteDataStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise DataStoreError(f"SQLite purge of expired rows failed: {err}") from err
-        self.stats.deletes += deleted
-        self.stats.write_batches += 1
+            self.stats.deletes += deleted
+            self.stats.write_batches += 1
         return deleted
 
     # --- the rest of the protocol -------------------------------------------------------

@@ -458,7 +458,6 @@ class WriteBehindDataStore:
     # --- reads --------------------------------------------------------------------------
 
     def _from_queue(self, entry: tuple[Any, int]) -> Any | None:
-        self._stats.queue_reads += 1
         value, exp = entry
         if value is None:
             return None
@@ -474,9 +473,20 @@ class WriteBehindDataStore:
             with self._lock:
                 self._drain()
                 op = self._newest.get((map_name, False, key))
-                return None if op is None else (op.value, op.expiration_time)
+                if op is None:
+                    return None
+                self._stats.queue_reads += 1
+                return op.value, op.expiration_time
         except TypeError:
             return None
+
+    def _count_loads(self, trips: int, rows: int) -> None:
+        """Count round trips to the inner store and the rows they returned (under the lock:
+        readers on several threads lose no count)."""
+        with self._lock:
+            st = self._stats
+            st.loads += trips
+            st.keys_loaded += rows
 
     def load(self, map_name: str, key: Any) -> Any | None:
         """The newest value of ``key``: the queued (or in-flight) operation's if there is one
@@ -485,9 +495,7 @@ class WriteBehindDataStore:
         if op is not None:
             return self._from_queue(op)
         value = self.inner.load(map_name, key)
-        self._stats.loads += 1
-        if value is not None:
-            self._stats.keys_loaded += 1
+        self._count_loads(1, value is not None)
         return value
 
     def load_entry(self, map_name: str, key: Any) -> tuple[Any, int] | None:
@@ -502,9 +510,7 @@ class WriteBehindDataStore:
             entry = None if value is None else (value, 0)
         else:
             entry = loader(map_name, key)
-        self._stats.loads += 1
-        if entry is not None:
-            self._stats.keys_loaded += 1
+        self._count_loads(1, entry is not None)
         return entry
 
     def load_all(self, map_name: str, keys: Sequence[Any]) -> list[tuple[Any, Any]]:
@@ -518,6 +524,7 @@ class WriteBehindDataStore:
             newest = self._newest
             ops = [(key, newest.get((map_name, False, key))) for key in keys]
             entries = [(key, None if op is None else (op.value, op.expiration_time)) for key, op in ops]
+        queue_reads = 0
         for key, entry in entries:
             if key in found:
                 continue
@@ -525,14 +532,16 @@ class WriteBehindDataStore:
                 rest.append(key)
                 continue
             found[key] = self._from_queue(entry)
+            queue_reads += 1
+        if queue_reads:
+            with self._lock:
+                self._stats.queue_reads += queue_reads
         if rest:
-            inner_stats = getattr(self.inner, "stats", None)
-            trips = getattr(inner_stats, "loads", 0)
             loaded = self.inner.load_all(map_name, rest)
-            # the inner store's round trips (SQLite: one per 500 keys), or one if it counts none
-            trips = getattr(inner_stats, "loads", trips) - trips
-            self._stats.loads += max(1, trips)
-            self._stats.keys_loaded += len(loaded)
+            # the inner store's round trips: one per keys_per_load keys (SQLite: 500), or one
+            per = getattr(self.inner, "keys_per_load", 0)
+            trips = -(-len(dict.fromkeys(rest)) // per) if per else 1
+            self._count_loads(trips, len(loaded))
             found.update(loaded)
         out: list[tuple[Any, Any]] = []
         seen: set[Any] = set()
@@ -896,8 +905,7 @@ class WriteBehindDataStore:
     def reset(self) -> None:
         """Drop every queued operation and the staging area (the inner rows stay)."""
         with self._lock:
-            # counted first: whoever finds the queue empty without the lock sees the count
-            self._generation += 1
+            self._generation += 1  # odd while the reset is under way (see reset_epoch)
             self._drain()  # handed-over writes count as queued, then are dropped with the rest
             self._coalesced.clear()
             self._fifo.clear()
@@ -905,12 +913,14 @@ class WriteBehindDataStore:
             self._inflight = []
             self._parked = []
             self._parked_keys = set()
+            self._generation += 1
 
     @property
-    def resets(self) -> int:
-        """How many times :meth:`reset` has dropped the queue. A caller that reads the same
-        count before a write and after :meth:`is_loadable` answered True knows the write was
-        stored, not dropped (a record store marks its record clean only then)."""
+    def reset_epoch(self) -> int:
+        """Goes up by one as :meth:`reset` begins and again as it ends: odd while one is under
+        way. A caller that reads the same even value before a write and again after
+        :meth:`is_loadable` answered True knows the write was stored, not dropped by a reset
+        (a record store marks its record clean only then). Read without the lock."""
         return self._generation
 
     def is_null(self) -> bool:
