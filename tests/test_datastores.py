@@ -1436,6 +1436,58 @@ def test_an_interrupted_drain_keeps_the_writes_it_had_not_queued(tmp_path: Path)
         assert dict(reopened.load_all("m", list(range(5)))) == {k: k * 10 for k in range(5)}
 
 
+def test_a_drain_interrupted_at_a_new_maps_first_write_still_knows_the_map(tmp_path: Path) -> None:
+    # is_loadable(key) with no map looks in every map the store has queued for: a map must be
+    # known before its first write is in place, or a replayed write never adds it
+    wb = WriteBehindDataStore(SQLiteDataStore(tmp_path / "maps.db"), ManualClock(0), 1_000)
+
+    class InterruptOnce(set):  # type: ignore[type-arg]
+        armed = True
+
+        def __contains__(self, name: object) -> bool:
+            if InterruptOnce.armed and name == "n":  # as the drain meets map "n"'s first write
+                InterruptOnce.armed = False
+                raise KeyboardInterrupt
+            return super().__contains__(name)
+
+    wb._maps = InterruptOnce()
+    wb.add("m", 0, "a", 0, 0)
+    wb.add("n", 1, "b", 0, 0)
+    with pytest.raises(KeyboardInterrupt):
+        wb.pending_operation_count()
+    assert not wb.is_loadable(1) and wb.pending_operation_count() == 2
+    assert (wb.stats.queued, wb.stats.coalesced) == (2, 0)
+    wb.close()
+
+
+def test_an_interrupted_reset_drops_nothing_it_did_not_finish(tmp_path: Path) -> None:
+    # reset() interrupted while it queues what was handed over (a KeyboardInterrupt) has
+    # dropped nothing: the writes are stored by the close, and reset_epoch is even again
+    path = tmp_path / "reset.db"
+    wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 1_000)
+
+    class InterruptOnce(OrderedDict):  # type: ignore[type-arg]
+        armed = False
+
+        def __setitem__(self, qk: Any, op: Any) -> None:
+            if InterruptOnce.armed:
+                InterruptOnce.armed = False
+                raise KeyboardInterrupt
+            super().__setitem__(qk, op)
+
+    wb._coalesced = InterruptOnce()
+    wb.add("m", "a", 1, 0, 0)
+    assert wb.pending_operation_count() == 1
+    wb.add("m", "b", 2, 0, 0)  # handed over: the reset's drain queues it
+    InterruptOnce.armed = True
+    with pytest.raises(KeyboardInterrupt):
+        wb.reset()
+    assert wb.reset_epoch == 0 and not wb.is_loadable("a") and not wb.is_loadable("b")
+    wb.close()
+    with SQLiteDataStore(path) as reopened:
+        assert dict(reopened.load_all("m", ["a", "b"])) == {"a": 1, "b": 2}
+
+
 def test_a_write_handed_over_as_close_begins_is_stored_or_refused_never_lost(
     tmp_path: Path,
 ) -> None:

@@ -236,13 +236,13 @@ class WriteBehindDataStore:
         op = StoreOp(
             map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
         )
+        self._maps.add(map_name)  # before the op: is_loadable(key) looks in every map
         self._newest[qk] = op  # before the queue: a reader without the lock looks here
         if self._coalescing:
             self._coalesced[qk] = op
         else:
             self._fifo.append(op)
         self._seq = seq
-        self._maps.add(map_name)
         self._stats.queued += 1
 
     def _check_room(self, n: int, key: Any) -> None:
@@ -386,7 +386,7 @@ class WriteBehindDataStore:
         get, newest, maps = queue.get, self._newest, self._maps
         delay = self.write_delay_millis
         first = seq = self._seq
-        created = 0
+        size = len(queue)
         new_op = object.__new__
         try:
             for map_name, key, value, expiration_time, now, checked in items:
@@ -408,16 +408,17 @@ class WriteBehindDataStore:
                     op.due = now + delay
                     op.seq = seq + 1
                     op.checked = checked
-                    newest[qk] = queue[qk] = op  # newest first: a reader without the lock
-                    if map_name not in maps:
+                    if map_name not in maps:  # before the op: is_loadable(key) looks in every map
                         maps.add(map_name)
-                    created += 1
+                    newest[qk] = queue[qk] = op  # newest first: a reader without the lock
                 seq += 1
         finally:
+            # (an op placed just before an interruption counts as new here and as coalesced
+            # when its write is queued again: the counts agree once it is)
             self._seq = seq
             st = self._stats
             st.queued += seq - first
-            st.coalesced += seq - first - created
+            st.coalesced += seq - first - (len(queue) - size)
 
     def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, for a backup row."""
@@ -905,15 +906,17 @@ class WriteBehindDataStore:
     def reset(self) -> None:
         """Drop every queued operation and the staging area (the inner rows stay)."""
         with self._lock:
-            self._generation += 1  # odd while the reset is under way (see reset_epoch)
             self._drain()  # handed-over writes count as queued, then are dropped with the rest
-            self._coalesced.clear()
-            self._fifo.clear()
-            self._newest.clear()
-            self._inflight = []
-            self._parked = []
-            self._parked_keys = set()
-            self._generation += 1
+            self._generation += 1  # odd while writes are being dropped (see reset_epoch)
+            try:
+                self._coalesced.clear()
+                self._fifo.clear()
+                self._newest.clear()
+                self._inflight = []
+                self._parked = []
+                self._parked_keys = set()
+            finally:  # even again, also if interrupted
+                self._generation += 1
 
     @property
     def reset_epoch(self) -> int:
