@@ -920,8 +920,8 @@ class WriteBehindDataStore:
 
     @property
     def reset_epoch(self) -> int:
-        """Goes up by one as :meth:`reset` begins and again as it ends: odd while one is under
-        way. A caller that reads the same even value before a write and again after
+        """Goes up by one as :meth:`reset` starts dropping the queue and again once it has:
+        odd meanwhile. A caller that reads the same even value before a write and again after
         :meth:`is_loadable` answered True knows the write was stored, not dropped by a reset
         (a record store marks its record clean only then). Read without the lock."""
         return self._generation
