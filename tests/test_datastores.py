@@ -1460,6 +1460,35 @@ def test_a_drain_interrupted_at_a_new_maps_first_write_still_knows_the_map(tmp_p
     wb.close()
 
 
+def test_a_write_replayed_after_an_interrupt_supersedes_a_set_aside_write_once() -> None:
+    # While a flush has set a refused key's write aside, a newer write of that key supersedes
+    # it (coalesced once). Interrupted after that and queued again, it must not count twice.
+    clock = ManualClock(0)
+    wb = WriteBehindDataStore(SQLiteDataStore(":memory:", clock), clock, 1_000)
+    refused = StoreOp("m", "a", 0, 0, False, 0, 0, False)
+    wb._parked, wb._parked_keys = [refused], {("m", False, "a")}  # as in such a flush
+    wb._newest[("m", False, "a")] = refused
+
+    class InterruptOnce(set):  # type: ignore[type-arg]
+        armed = True
+
+        def add(self, name: Any) -> None:
+            if InterruptOnce.armed:  # as the newer write is placed
+                InterruptOnce.armed = False
+                raise KeyboardInterrupt
+            super().add(name)
+
+    wb._maps = InterruptOnce()
+    wb.add("m", "a", 1, 0, 0)
+    with pytest.raises(KeyboardInterrupt):
+        wb.pending_operation_count()
+    assert wb.pending_operation_count() == 1 and wb.load("m", "a") == 1
+    assert (wb.stats.queued, wb.stats.coalesced) == (1, 1)
+    wb._parked_keys = set()
+    wb.reset()
+    wb.close()
+
+
 def test_an_interrupted_reset_drops_nothing_it_did_not_finish(tmp_path: Path) -> None:
     # reset() interrupted while it queues what was handed over (a KeyboardInterrupt) has
     # dropped nothing: the writes are stored by the close, and reset_epoch is even again

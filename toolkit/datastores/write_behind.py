@@ -229,10 +229,10 @@ class WriteBehindDataStore:
                 return
             if self._parked_keys and qk in self._parked_keys:
                 # the key's refused write is set aside in this flush: this one supersedes it
-                self._parked = [
-                    p for p in self._parked if (p.map_name, p.is_backup, p.key) != qk
-                ]
-                self._stats.coalesced += 1
+                # (counted by what the filter removed: a replay after an interrupt adds none)
+                parked = self._parked
+                self._parked = [p for p in parked if (p.map_name, p.is_backup, p.key) != qk]
+                self._stats.coalesced += len(parked) - len(self._parked)
         op = StoreOp(
             map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
         )
@@ -909,12 +909,16 @@ class WriteBehindDataStore:
             self._drain()  # handed-over writes count as queued, then are dropped with the rest
             self._generation += 1  # odd while writes are being dropped (see reset_epoch)
             try:
-                self._coalesced.clear()
-                self._fifo.clear()
-                self._newest.clear()
-                self._inflight = []
-                self._parked = []
-                self._parked_keys = set()
+                # one statement that only stores (the new containers are built first): an
+                # interrupt cannot leave the queue dropped and the staging area not
+                (
+                    self._coalesced,
+                    self._fifo,
+                    self._newest,
+                    self._inflight,
+                    self._parked,
+                    self._parked_keys,
+                ) = (OrderedDict(), deque(), {}, [], [], set())
             finally:  # even again, also if interrupted
                 self._generation += 1
 
