@@ -304,6 +304,10 @@ check_like = st.recursive(
 @example({"a": b"x"})
 @example({"a": {"$b": [1]}})
 @example({"a": [1, "b"], "c": None})
+@example({"$": 1})  # the edges of "starts with $": "$" itself, and "#" and "%" either side
+@example({"%": 1, "#": 2})
+@example({"a": {"$": 1}})
+@example({"a": [{"%": 1, "#": 2}]})
 def test_codec_check_value_knows_plain_values(value: Any) -> None:
     # True exactly for plain JSON, which encode_plain then writes as encode_value would;
     # False for a supported value that needs tagging (a tuple, bytes, nan, a "$" key, ...)

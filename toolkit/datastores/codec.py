@@ -259,7 +259,8 @@ def _plain(v: Any, depth: int) -> bool:
     d = depth + 1
     if t is dict:
         for k, x in v.items():
-            if type(k) is not str or "$" <= k < "%":  # a str key starting with "$"
+            # a str key starting with "$" ("<" first: one comparison clears the usual key)
+            if type(k) is not str or (k < "%" and "$" <= k):
                 return False
             tx = type(x)
             if tx in scalars:
@@ -300,7 +301,7 @@ def check_value(value: Any) -> bool:
         # less on every write a write-behind queue checks.
         scalars = _PLAIN_SCALARS
         for k, x in value.items():
-            if type(k) is not str or "$" <= k < "%":  # a str key starting with "$"
+            if type(k) is not str or (k < "%" and "$" <= k):  # as in _plain
                 break
             tx = type(x)
             if tx in scalars:
