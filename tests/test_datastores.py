@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,7 @@ from toolkit.datastores import (
     sqlite_store,
 )
 from toolkit.datastores.codec import MAX_DEPTH, check_value, encode_plain
+from toolkit.datastores.write_behind import _Queued
 from toolkit.records import (
     LwwValue,
     OrMapEntry,
@@ -1393,15 +1394,15 @@ def test_a_reader_without_the_lock_never_finds_a_write_between_hand_over_and_que
     readers: list[threading.Thread] = []
 
     class ReadMidDrain(dict):  # type: ignore[type-arg]
-        def __setitem__(self, qk: Any, op: Any) -> None:  # the drain queues one write
-            super().__setitem__(qk, op)
+        def __setitem__(self, key: Any, op: Any) -> None:  # the drain queues one write
+            super().__setitem__(key, op)
             if not readers:  # another thread asks about a write not queued yet
                 reader = threading.Thread(target=lambda: answers.append(wb.is_loadable("b", "m")))
                 readers.append(reader)
                 reader.start()
                 reader.join(0.2)  # at once without the lock; with it, after the drain
 
-    wb._newest = ReadMidDrain()
+    wb._newest[("m", False)] = ReadMidDrain()  # map "m"'s primaries
     for key in ("a", "b", "c"):
         wb.add("m", key, 1, 0, 0)
     assert wb.pending_operation_count() == 3  # the drain: the reader runs as "a" is queued
@@ -1411,23 +1412,37 @@ def test_a_reader_without_the_lock_never_finds_a_write_between_hand_over_and_que
     wb.close()
 
 
-def test_an_interrupted_drain_keeps_the_writes_it_had_not_queued(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", ["index", "queue"])
+def test_an_interrupted_drain_keeps_the_writes_it_had_not_queued(tmp_path: Path, step: str) -> None:
     # A KeyboardInterrupt (Ctrl-C in a notebook) can land while a drain queues what add()
     # handed over: the writes already acknowledged but not queued yet must stay handed over
-    # for the next drain, not be dropped with the ones queued.
+    # for the next drain, not be dropped with the ones queued. The third write is interrupted
+    # as it is placed in the index of newest writes, or (after that) in the queue.
     path = tmp_path / "interrupted.db"
     wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 0, close_inner=True)
 
-    class InterruptOnce(OrderedDict):  # type: ignore[type-arg]
+    class InterruptIndex(dict):  # type: ignore[type-arg]
         armed = True
 
-        def __setitem__(self, qk: Any, op: Any) -> None:
-            if InterruptOnce.armed and len(self) == 2:  # as the third write is queued
-                InterruptOnce.armed = False
+        def __setitem__(self, key: Any, op: Any) -> None:
+            if InterruptIndex.armed and len(self) == 2:
+                InterruptIndex.armed = False
                 raise KeyboardInterrupt
-            super().__setitem__(qk, op)
+            super().__setitem__(key, op)
 
-    wb._coalesced = InterruptOnce()
+    class InterruptQueue(deque):  # type: ignore[type-arg]
+        armed = True
+
+        def append(self, op: Any) -> None:
+            if InterruptQueue.armed and len(self) == 2:
+                InterruptQueue.armed = False
+                raise KeyboardInterrupt
+            super().append(op)
+
+    if step == "index":
+        wb._newest[("m", False)] = InterruptIndex()
+    else:
+        wb._fifo = InterruptQueue()
     for key in range(5):
         assert wb.add("m", key, key * 10, 0, 0) is False  # acknowledged
     with pytest.raises(KeyboardInterrupt):
@@ -1445,16 +1460,16 @@ def test_a_drain_interrupted_at_a_new_maps_first_write_still_knows_the_map(tmp_p
     # known before its first write is in place, or a replayed write never adds it
     wb = WriteBehindDataStore(SQLiteDataStore(tmp_path / "maps.db"), ManualClock(0), 1_000)
 
-    class InterruptOnce(set):  # type: ignore[type-arg]
+    class InterruptOnce(dict):  # type: ignore[type-arg]
         armed = True
 
-        def __contains__(self, name: object) -> bool:
-            if InterruptOnce.armed and name == "n":  # as the drain meets map "n"'s first write
+        def __setitem__(self, rows: Any, keys: Any) -> None:
+            super().__setitem__(rows, keys)
+            if InterruptOnce.armed and rows == ("n", False):  # map "n" known, its write not yet
                 InterruptOnce.armed = False
                 raise KeyboardInterrupt
-            return super().__contains__(name)
 
-    wb._maps = InterruptOnce()
+    wb._newest = InterruptOnce()
     wb.add("m", 0, "a", 0, 0)
     wb.add("n", 1, "b", 0, 0)
     with pytest.raises(KeyboardInterrupt):
@@ -1469,20 +1484,20 @@ def test_a_write_replayed_after_an_interrupt_supersedes_a_set_aside_write_once()
     # it (coalesced once). Interrupted after that and queued again, it must not count twice.
     clock = ManualClock(0)
     wb = WriteBehindDataStore(SQLiteDataStore(":memory:", clock), clock, 1_000)
-    refused = StoreOp("m", "a", 0, 0, False, 0, 0, False)
-    wb._parked, wb._parked_keys = [refused], {("m", False, "a")}  # as in such a flush
-    wb._newest[("m", False, "a")] = refused
+    refused = _Queued("m", "a", 0, 0, False, 0, 0, False)
+    refused.queued = False  # set aside, as in such a flush
+    wb._parked, wb._parked_keys = [refused], {("m", False, "a")}
 
-    class InterruptOnce(set):  # type: ignore[type-arg]
+    class InterruptOnce(dict):  # type: ignore[type-arg]
         armed = True
 
-        def add(self, name: Any) -> None:
+        def __setitem__(self, key: Any, op: Any) -> None:
             if InterruptOnce.armed:  # as the newer write is placed
                 InterruptOnce.armed = False
                 raise KeyboardInterrupt
-            super().add(name)
+            super().__setitem__(key, op)
 
-    wb._maps = InterruptOnce()
+    wb._newest[("m", False)] = InterruptOnce({"a": refused})
     wb.add("m", "a", 1, 0, 0)
     with pytest.raises(KeyboardInterrupt):
         wb.pending_operation_count()
@@ -1499,16 +1514,16 @@ def test_an_interrupted_reset_drops_nothing_it_did_not_finish(tmp_path: Path) ->
     path = tmp_path / "reset.db"
     wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 1_000)
 
-    class InterruptOnce(OrderedDict):  # type: ignore[type-arg]
+    class InterruptOnce(deque):  # type: ignore[type-arg]
         armed = False
 
-        def __setitem__(self, qk: Any, op: Any) -> None:
+        def append(self, op: Any) -> None:
             if InterruptOnce.armed:
                 InterruptOnce.armed = False
                 raise KeyboardInterrupt
-            super().__setitem__(qk, op)
+            super().append(op)
 
-    wb._coalesced = InterruptOnce()
+    wb._fifo = InterruptOnce()
     wb.add("m", "a", 1, 0, 0)
     assert wb.pending_operation_count() == 1
     wb.add("m", "b", 2, 0, 0)  # handed over: the reset's drain queues it
@@ -1616,7 +1631,7 @@ def test_add_queues_what_it_handed_over_before_the_list_grows_long(tmp_path: Pat
             wb.add("m", i % 700, i, 0, 0)
             longest = max(longest, len(wb._incoming))
         assert 0 < longest <= 512
-        assert len(wb._coalesced) == 700 and wb.stats.queued == 5_000
+        assert len(wb._fifo) == 700 and wb.stats.queued == 5_000
 
 
 def test_reset_counts_the_writes_it_drops_as_queued(tmp_path: Path) -> None:

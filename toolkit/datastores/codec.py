@@ -158,7 +158,7 @@ def _dumps(obj: Any) -> str:
 def _int_text(v: int) -> str:
     """The text of an int at the top level of a value or key."""
     if -_BIG_INT < v < _BIG_INT:
-        return int.__repr__(v)
+        return str(v)  # (callers pass an int, never a subclass: str is its repr)
     return _dumps_ascii({"$int": hex(v)})
 
 
@@ -385,7 +385,7 @@ def encode_key(key: Any) -> str:
         return _encode_str(key)  # type: ignore[no-any-return]
     if t is int:
         if -_BIG_INT < key < _BIG_INT:  # as _int_text, one call less for the usual key
-            return int.__repr__(key)
+            return str(key)  # an int, not a subclass: str is its repr, and faster to call
         return _int_text(key)
     try:
         hash(key)

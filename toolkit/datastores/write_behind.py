@@ -6,7 +6,7 @@ from __future__ import annotations
 import atexit
 import sys
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
@@ -24,6 +24,8 @@ from .batch import MAX_MILLIS, StoreOp, check_keys, check_millis
 __all__ = ["WriteBehindDataStore", "flush_process"]
 
 _QKey = tuple[str, bool, Any]
+#: The rows one map's primaries (False) or backups (True) are: ``(map_name, is_backup)``.
+_Rows = tuple[str, bool]
 #: ``add`` queues the writes it handed over itself once this many wait (with coalescing).
 _DRAIN_AT = 512
 #: The longest background flusher interval (ms): one day.
@@ -55,6 +57,15 @@ def _close_at_exit() -> None:
             store.close()
         except Exception as err:
             print(f"toolkit: could not close {store!r} at exit: {err}", file=sys.stderr)
+
+
+class _Queued(StoreOp):
+    """A queued operation. ``queued`` is True while it waits in the queue (with coalescing, a
+    later write of its key is merged into it then) and False once it is in flight or set
+    aside (a later write is then a new operation)."""
+
+    __slots__ = ("queued",)
+    queued: bool
 
 
 class WriteBehindDataStore:
@@ -150,14 +161,16 @@ class WriteBehindDataStore:
         self._lock = threading.RLock()  # guards the queue, staging and listeners
         self._close_lock = threading.Lock()  # one close() at a time
         self._flush_lock = threading.Lock()  # one flush at a time: batches stored in order
-        self._coalesced: OrderedDict[_QKey, StoreOp] = OrderedDict()
-        self._fifo: deque[StoreOp] = deque()
-        self._newest: dict[_QKey, StoreOp] = {}  # newest queued or in-flight op per key
-        self._inflight: list[StoreOp] = []  # the staging area: the batch being stored
-        self._parked: list[StoreOp] = []  # refused operations, set aside during a flush
+        # the queue, oldest first (with coalescing, one operation per key: see _Queued)
+        self._fifo: deque[_Queued] = deque()
+        # the newest queued, in-flight or set-aside operation of each key, by map and key:
+        # (map_name, is_backup) -> {key: op}. Two levels, so the per-put lookups hash and
+        # compare the key alone, not a (map, backup, key) tuple built for each of them.
+        self._newest: dict[_Rows, dict[Any, _Queued]] = {}
+        self._inflight: list[_Queued] = []  # the staging area: the batch being stored
+        self._parked: list[_Queued] = []  # refused operations, set aside during a flush
         self._parked_keys: set[_QKey] = set()  # their keys (later operations join them)
         self._listeners: dict[str, list[StoredListener]] = {}
-        self._maps: set[str] = set()
         self._seq = 0
         self._generation = 0
         self._closed = False
@@ -208,16 +221,14 @@ class WriteBehindDataStore:
         it (``drain``; :meth:`_drain` itself passes False)."""
         if drain and self._incoming:
             self._drain()
-        qk = (map_name, backup, key)
         if not self._coalescing and bounded:
             self._check_room(1, key)  # before anything changes
         seq = self._seq + 1  # committed once the operation is in place (see _drain)
+        keys = self._keys(map_name, backup)  # before the op: is_loadable(key) looks in every map
         if self._coalescing:
-            queue = self._coalesced
-            op = queue.get(qk)
-            if op is not None:
-                # Coalesce into the waiting operation: it keeps its place and due time. (It is
-                # not in flight: a batch being stored has left the queue.)
+            op = keys.get(key)
+            if op is not None and op.queued:
+                # Coalesce into the waiting operation: it keeps its place and due time.
                 op.value = value
                 op.expiration_time = expiration_time
                 op.seq = seq
@@ -227,23 +238,36 @@ class WriteBehindDataStore:
                 st.coalesced += 1
                 st.queued += 1
                 return
+            qk = (map_name, backup, key)
             if self._parked_keys and qk in self._parked_keys:
                 # the key's refused write is set aside in this flush: this one supersedes it
                 # (counted by what the filter removed: a replay after an interrupt adds none)
                 parked = self._parked
                 self._parked = [p for p in parked if (p.map_name, p.is_backup, p.key) != qk]
                 self._stats.coalesced += len(parked) - len(self._parked)
-        op = StoreOp(
+        op = _Queued(
             map_name, key, value, expiration_time, backup, now + self.write_delay_millis, seq, checked
         )
-        self._maps.add(map_name)  # before the op: is_loadable(key) looks in every map
-        self._newest[qk] = op  # before the queue: a reader without the lock looks here
-        if self._coalescing:
-            self._coalesced[qk] = op
-        else:
-            self._fifo.append(op)
+        op.queued = False  # until it is in the queue (an interrupted placing leaves no trace)
+        keys[key] = op  # before the queue: a reader without the lock looks here
+        self._fifo.append(op)
+        op.queued = True
         self._seq = seq
         self._stats.queued += 1
+
+    def _keys(self, map_name: str, backup: bool) -> dict[Any, _Queued]:
+        """The newest operations of the keys of ``map_name``'s primaries or backups, made
+        empty on first use (lock held)."""
+        rows = (map_name, backup)
+        keys = self._newest.get(rows)
+        if keys is None:
+            keys = self._newest[rows] = {}
+        return keys
+
+    def _newest_op(self, map_name: str, backup: bool, key: Any) -> _Queued | None:
+        """The newest queued, in-flight or set-aside operation of ``key`` (None if none)."""
+        keys = self._newest.get((map_name, backup))
+        return None if keys is None else keys.get(key)
 
     def _check_room(self, n: int, key: Any) -> None:
         used = len(self._fifo) + len(self._inflight) + len(self._parked)
@@ -382,24 +406,29 @@ class WriteBehindDataStore:
             for map_name, key, value, expiration_time, now, checked in items:
                 self._enqueue(map_name, key, value, expiration_time, now, False, True, checked, False)
             return
-        queue = self._coalesced
-        get, newest, maps = queue.get, self._newest, self._maps
+        newest, append = self._newest, self._fifo.append
         delay = self.write_delay_millis
         first = seq = self._seq
-        size = len(queue)
+        size = len(self._fifo)
         new_op = object.__new__
+        last: Any = None  # the map of the keys below (the writes of a run mostly share one)
+        keys: dict[Any, _Queued] = {}
         try:
             for map_name, key, value, expiration_time, now, checked in items:
                 # as _enqueue, written out: this runs once per put
-                qk = (map_name, False, key)
-                op = get(qk)
-                if op is not None:
+                if map_name is not last:
+                    keys = newest.get((map_name, False))  # type: ignore[assignment]
+                    if keys is None:  # before the op: is_loadable(key) looks in every map
+                        keys = newest[(map_name, False)] = {}
+                    last = map_name
+                op = keys.get(key)
+                if op is not None and op.queued:
                     op.value = value
                     op.expiration_time = expiration_time
                     op.seq = seq + 1
                     op.checked = checked
-                else:  # StoreOp(...) field by field: a third of the cost of calling __init__
-                    op = new_op(StoreOp)
+                else:  # _Queued(...) field by field: a third of the cost of calling __init__
+                    op = new_op(_Queued)
                     op.map_name = map_name
                     op.key = key
                     op.value = value
@@ -408,9 +437,10 @@ class WriteBehindDataStore:
                     op.due = now + delay
                     op.seq = seq + 1
                     op.checked = checked
-                    if map_name not in maps:  # before the op: is_loadable(key) looks in every map
-                        maps.add(map_name)
-                    newest[qk] = queue[qk] = op  # newest first: a reader without the lock
+                    op.queued = False  # until it is in the queue (see _enqueue)
+                    keys[key] = op  # newest first: a reader without the lock
+                    append(op)
+                    op.queued = True
                 seq += 1
         finally:
             # (an op placed just before an interruption counts as new here and as coalesced
@@ -418,7 +448,7 @@ class WriteBehindDataStore:
             self._seq = seq
             st = self._stats
             st.queued += seq - first
-            st.coalesced += seq - first - (len(queue) - size)
+            st.coalesced += seq - first - (len(self._fifo) - size)
 
     def add_backup(self, map_name: str, key: Any, value: Any, expiration_time: int, now: int) -> bool:
         """As :meth:`add`, for a backup row."""
@@ -473,7 +503,7 @@ class WriteBehindDataStore:
         try:
             with self._lock:
                 self._drain()
-                op = self._newest.get((map_name, False, key))
+                op = self._newest_op(map_name, False, key)
                 if op is None:
                     return None
                 self._stats.queue_reads += 1
@@ -522,8 +552,8 @@ class WriteBehindDataStore:
         keys = [key for key in keys if _hashable(key)]  # an unhashable key was never stored
         with self._lock:
             self._drain()
-            newest = self._newest
-            ops = [(key, newest.get((map_name, False, key))) for key in keys]
+            newest = self._newest.get((map_name, False), {})
+            ops = [(key, newest.get(key)) for key in keys]
             entries = [(key, None if op is None else (op.value, op.expiration_time)) for key, op in ops]
         queue_reads = 0
         for key, entry in entries:
@@ -574,14 +604,16 @@ class WriteBehindDataStore:
                 self._drain()
         newest = self._newest
         if map_name is not None:
-            return (map_name, False, key) not in newest
-        return not any((m, False, key) in newest for m in tuple(self._maps))
+            keys = newest.get((map_name, False))
+            return keys is None or key not in keys
+        # (a tuple of the maps at once: a drain may add one meanwhile)
+        return not any(key in keys for (_, backup), keys in tuple(newest.items()) if not backup)
 
     def pending_operation_count(self) -> int:
         """Operations queued or being stored (with coalescing: at most one per key)."""
         with self._lock:  # a batch moving from the queue to the staging area is counted once
             self._drain()
-            return len(self._coalesced) + len(self._fifo) + len(self._inflight) + len(self._parked)
+            return len(self._fifo) + len(self._inflight) + len(self._parked)
 
     def next_due(self) -> int | None:
         """When the oldest queued operation becomes due (ms), or None if nothing is queued."""
@@ -589,8 +621,6 @@ class WriteBehindDataStore:
             self._drain()
             if self._parked:
                 return self._parked[0].due
-            if self._coalesced:
-                return self._coalesced[next(iter(self._coalesced))].due
             if self._fifo:
                 return self._fifo[0].due
             return None
@@ -599,30 +629,27 @@ class WriteBehindDataStore:
         """A snapshot of the queued operations, oldest first (in-flight ones not included)."""
         with self._lock:
             self._drain()
-            if self._coalescing:
-                return [*self._parked, *self._coalesced.values()]
             return [*self._parked, *self._fifo]
 
     # --- flushing -----------------------------------------------------------------------
 
-    def _take(self, now: int, everything: bool) -> tuple[list[StoreOp], int]:
+    def _take(self, now: int, everything: bool) -> tuple[list[_Queued], int]:
         """Move up to one batch of due operations from the queue to the staging area."""
         size = self.write_batch_size
-        batch: list[StoreOp] = []
+        batch: list[_Queued] = []
         with self._lock:
             self._drain()
+            fifo = self._fifo
             if self._coalescing:
-                queue = self._coalesced
-                pop, append = queue.popitem, batch.append
-                for _ in range(min(size, len(queue))):
-                    qk, op = pop(False)  # last=False, passed by position: a faster call
+                pop, append = fifo.popleft, batch.append
+                for _ in range(min(size, len(fifo))):
+                    op = fifo[0]
                     if op.due > now and not everything:
-                        queue[qk] = op  # not due: back to the front
-                        queue.move_to_end(qk, last=False)
                         break
+                    pop()
+                    op.queued = False  # in flight: a later write is new
                     append(op)
             else:
-                fifo = self._fifo
                 parked_keys = self._parked_keys
                 while fifo and len(batch) < size and (everything or fifo[0].due <= now):
                     op = fifo.popleft()
@@ -646,15 +673,11 @@ class WriteBehindDataStore:
             if generation != self._generation:
                 return  # reset() dropped the queue meanwhile
             self._parked_keys |= keys
-            parked = self._parked
-            if self._coalescing:
-                queue = self._coalesced
-                while queue and next(iter(queue)) in keys:
-                    parked.append(queue.popitem(last=False)[1])
-            else:
-                fifo = self._fifo
-                while fifo and (fifo[0].map_name, fifo[0].is_backup, fifo[0].key) in keys:
-                    parked.append(fifo.popleft())
+            parked, fifo = self._parked, self._fifo
+            while fifo and (fifo[0].map_name, fifo[0].is_backup, fifo[0].key) in keys:
+                op = fifo.popleft()
+                op.queued = False  # set aside: a later write is new
+                parked.append(op)
 
     def _unpark(self) -> None:
         """Put the parked operations back at the front of the queue, in their order (at the
@@ -665,7 +688,7 @@ class WriteBehindDataStore:
             if parked:
                 self._put_back(parked, self._generation)  # a reset() since would have emptied it
 
-    def _write(self, batch: list[StoreOp], now: int) -> None:
+    def _write(self, batch: Sequence[StoreOp], now: int) -> None:
         store_batch = getattr(self.inner, "store_batch", None)
         if store_batch is not None:
             store_batch(batch, now)
@@ -680,7 +703,7 @@ class WriteBehindDataStore:
                 )
 
     def _store(
-        self, batch: list[StoreOp], generation: int, now: int
+        self, batch: list[_Queued], generation: int, now: int
     ) -> tuple[int, bool, set[_QKey], bool]:
         """Store one batch; return (operations stored, whether all of them were, the keys
         whose operations the inner store refused, whether the inner store itself failed).
@@ -721,7 +744,7 @@ class WriteBehindDataStore:
         else:
             stored, held, failures, trips = batch, [], 0, 1
             refused, down = set(), False
-        notify: list[StoreOp] = []
+        notify: list[_Queued] = []
         with self._lock:
             self._drain()  # a newer write handed over meanwhile keeps its key dirty
             self._inflight = []
@@ -735,22 +758,28 @@ class WriteBehindDataStore:
             newest, listeners = self._newest, self._listeners
             done: set[_QKey] = set()
             unique = self._coalescing  # then a batch holds each key at most once
+            last: Any = None  # the map and role of the keys below (a batch mostly has one)
+            last_backup: Any = None
+            keys: dict[Any, _Queued] = {}
             for op in reversed(stored):  # the last operation of a key in the batch decides
-                qk = (op.map_name, op.is_backup, op.key)
-                value = op.value
+                map_name, backup, key, value = op.map_name, op.is_backup, op.key, op.value
                 if value is None:
                     deletes += 1
                 if not unique:
+                    qk = (map_name, backup, key)
                     if qk in done:
                         continue
                     done.add(qk)
-                current = newest.get(qk)
+                if map_name is not last or backup is not last_backup:
+                    keys = newest.get((map_name, backup), {})
+                    last, last_backup = map_name, backup
+                current = keys.get(key)
                 if current is op:
-                    del newest[qk]
+                    del keys[key]
                 elif current is not None or generation == self._generation:
                     continue  # a newer write of the key is queued
                 # (after a reset() that dropped the queue, nothing newer is: the row is current)
-                if value is not None and not op.is_backup and op.map_name in listeners:
+                if value is not None and not backup and map_name in listeners:
                     notify.append(op)
             st.deletes += deletes
             st.writes += len(stored) - deletes
@@ -771,8 +800,8 @@ class WriteBehindDataStore:
         return len(stored), not held, refused, down
 
     def _one_by_one(
-        self, batch: list[StoreOp], now: int
-    ) -> tuple[list[StoreOp], list[StoreOp], int, set[_QKey], bool]:
+        self, batch: list[_Queued], now: int
+    ) -> tuple[list[_Queued], list[_Queued], int, set[_QKey], bool]:
         """After ``batch`` failed: store its operations one at a time, in order, as Hazelcast
         falls back from ``storeAll`` to ``store``, so one operation the inner store refuses
         does not hold back the others. An operation that fails, and every later operation of
@@ -782,8 +811,8 @@ class WriteBehindDataStore:
         (:class:`~toolkit.errors.UnsupportedValueError`): an inner store that is down
         whatever it raises is not asked once per queued operation. Return (stored, held,
         failed round trips with the batch's, the keys refused, whether the store failed)."""
-        stored: list[StoreOp] = []
-        held: list[StoreOp] = []
+        stored: list[_Queued] = []
+        held: list[_Queued] = []
         refused: set[_QKey] = set()
         failures = 1
         down = False
@@ -808,7 +837,7 @@ class WriteBehindDataStore:
             down = True
         return stored, held, failures, refused, down
 
-    def _put_back(self, batch: list[StoreOp], generation: int) -> None:
+    def _put_back(self, batch: list[_Queued], generation: int) -> None:
         """Put ``batch`` (not stored) back at the front of the queue (lock held), after the
         writes handed over meanwhile are queued: those supersede it."""
         self._drain()
@@ -816,12 +845,11 @@ class WriteBehindDataStore:
         if generation != self._generation:
             return  # reset() dropped the queue meanwhile
         if self._coalescing:
-            queue = self._coalesced
+            fifo = self._fifo
             for op in reversed(batch):
-                qk = (op.map_name, op.is_backup, op.key)
-                if self._newest.get(qk) is op:
-                    queue[qk] = op
-                    queue.move_to_end(qk, last=False)
+                if self._newest_op(op.map_name, op.is_backup, op.key) is op:
+                    fifo.appendleft(op)
+                    op.queued = True
                 else:  # a newer write of the key is queued and supersedes this one
                     self._stats.coalesced += 1
         else:
@@ -869,7 +897,7 @@ class WriteBehindDataStore:
         sequence number of the last queued operation, or 0 if nothing is queued."""
         with self._lock:
             self._drain()
-            for ops in (self._coalesced.values(), self._fifo, self._inflight, self._parked):
+            for ops in (self._fifo, self._inflight, self._parked):
                 for op in ops:  # in flight or set aside too: due if it goes back to the queue
                     op.due = 0
             return self._seq if self.pending_operation_count() else 0
@@ -900,7 +928,7 @@ class WriteBehindDataStore:
         """
         with self._lock:
             self._drain()
-            if (map_name, bool(is_backup), key) in self._newest:
+            if self._newest_op(map_name, bool(is_backup), key) is not None:
                 self._stats.staged += 1
 
     def reset(self) -> None:
@@ -912,13 +940,12 @@ class WriteBehindDataStore:
                 # one statement that only stores (the new containers are built first): an
                 # interrupt cannot leave the queue dropped and the staging area not
                 (
-                    self._coalesced,
                     self._fifo,
                     self._newest,
                     self._inflight,
                     self._parked,
                     self._parked_keys,
-                ) = (OrderedDict(), deque(), {}, [], [], set())
+                ) = (deque(), {}, [], [], set())
             finally:  # even again, also if interrupted
                 self._generation += 1
 
