@@ -1012,6 +1012,20 @@ def test_write_behind_is_loadable_answers_for_the_write_add_just_handed_over(wb_
     assert wb.is_loadable(1, "m") and wb.is_loadable("k", "m") and sqlite.load("m", 1) == "one again"
 
 
+def test_write_behind_is_loadable_for_an_unhashable_key_as_the_other_stores_are(
+    wb_parts: Any,
+) -> None:
+    # such a key can be neither queued nor stored: True, with or without writes in its map
+    wb, sqlite, clock = wb_parts
+    assert wb.is_loadable(["k"], "m") and wb.is_loadable(["k"])
+    wb.remove("m", "j", 0)  # queued through the general path: map "m" has queued keys now
+    wb.add("m", "k", "v", 0, 0)
+    assert wb.pending_operation_count() == 2  # the hand-over queued as well
+    assert wb.is_loadable(["k"], "m") and wb.is_loadable(["k"]) and wb.is_loadable({"k": 1}, "m")
+    assert sqlite.is_loadable(["k"], "m") and NullDataStore().is_loadable(["k"], "m")
+    assert not wb.is_loadable("k", "m") and not wb.is_loadable("j")
+
+
 def test_write_behind_queued_write_past_its_expiry_is_not_loaded(wb_parts: Any) -> None:
     wb, sqlite, clock = wb_parts
     sqlite.add("m", "k", "old row", 0, 0)

@@ -132,13 +132,15 @@ _STRICT = (
 #: Ints this large or larger (more than 4300 decimal digits, Python's default limit for
 #: converting an int to or from decimal text) are written as ``{"$int": "<hex>"}``.
 _BIG_INT = 10**4300
+#: Negated once here: negating a 4300-digit int on every check cost more than the check.
+_NEG_BIG_INT = -_BIG_INT
 
 
 def _big_ints(v: Any) -> Any:
     """``v`` (a JSON tree) with every int of more than 4300 digits tagged as hex."""
     t = type(v)
     if t is int:
-        return {"$int": hex(v)} if not -_BIG_INT < v < _BIG_INT else v
+        return {"$int": hex(v)} if not _NEG_BIG_INT < v < _BIG_INT else v
     if t is list:
         return [_big_ints(x) for x in v]
     if t is dict:
@@ -157,7 +159,7 @@ def _dumps(obj: Any) -> str:
 
 def _int_text(v: int) -> str:
     """The text of an int at the top level of a value or key."""
-    if -_BIG_INT < v < _BIG_INT:
+    if _NEG_BIG_INT < v < _BIG_INT:
         return str(v)  # (callers pass an int, never a subclass: str is its repr)
     return _dumps_ascii({"$int": hex(v)})
 
@@ -334,7 +336,7 @@ def _encode(value: Any, dumps: Callable[[Any], str]) -> str:
         return _int_text(value)
     if t is SizedValue:
         n, tag = value.nbytes, value.tag
-        if type(n) is int and type(tag) is int and n < _BIG_INT and -_BIG_INT < tag < _BIG_INT:
+        if type(n) is int and type(tag) is int and n < _BIG_INT and _NEG_BIG_INT < tag < _BIG_INT:
             return f'{{"$sized":[{n},{tag}]}}'
     if _plain(value, 0):
         return dumps(value)
@@ -384,7 +386,7 @@ def encode_key(key: Any) -> str:
     if t is str:
         return _encode_str(key)  # type: ignore[no-any-return]
     if t is int:
-        if -_BIG_INT < key < _BIG_INT:  # as _int_text, one call less for the usual key
+        if _NEG_BIG_INT < key < _BIG_INT:  # as _int_text, one call less for the usual key
             return str(key)  # an int, not a subclass: str is its repr, and faster to call
         return _int_text(key)
     try:

@@ -603,11 +603,14 @@ class WriteBehindDataStore:
             with self._lock:
                 self._drain()
         newest = self._newest
-        if map_name is not None:
-            keys = newest.get((map_name, False))
-            return keys is None or key not in keys
-        # (a tuple of the maps at once: a drain may add one meanwhile)
-        return not any(key in keys for (_, backup), keys in tuple(newest.items()) if not backup)
+        try:
+            if map_name is not None:
+                keys = newest.get((map_name, False))
+                return keys is None or key not in keys
+            # (a tuple of the maps at once: a drain may add one meanwhile)
+            return not any(key in keys for (_, backup), keys in tuple(newest.items()) if not backup)
+        except TypeError:  # an unhashable key was never queued (nor stored)
+            return True
 
     def pending_operation_count(self) -> int:
         """Operations queued or being stored (with coalescing: at most one per key)."""
