@@ -1426,12 +1426,14 @@ def test_a_reader_without_the_lock_never_finds_a_write_between_hand_over_and_que
     wb.close()
 
 
-@pytest.mark.parametrize("step", ["index", "queue"])
+@pytest.mark.parametrize("step", ["index", "queue", "queued"])
 def test_an_interrupted_drain_keeps_the_writes_it_had_not_queued(tmp_path: Path, step: str) -> None:
     # A KeyboardInterrupt (Ctrl-C in a notebook) can land while a drain queues what add()
     # handed over: the writes already acknowledged but not queued yet must stay handed over
     # for the next drain, not be dropped with the ones queued. The third write is interrupted
-    # as it is placed in the index of newest writes, or (after that) in the queue.
+    # as it is placed in the index of newest writes, or (after that) in the queue, or just
+    # after it is in the queue (Python checks for a pending Ctrl-C as a call returns), before
+    # it is flagged as queued: queued again, it is found there, not queued twice.
     path = tmp_path / "interrupted.db"
     wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 0, close_inner=True)
 
@@ -1448,10 +1450,13 @@ def test_an_interrupted_drain_keeps_the_writes_it_had_not_queued(tmp_path: Path,
         armed = True
 
         def append(self, op: Any) -> None:
-            if InterruptQueue.armed and len(self) == 2:
+            if step == "queued":
+                super().append(op)
+            if InterruptQueue.armed and len(self) == 2 + (step == "queued"):
                 InterruptQueue.armed = False
                 raise KeyboardInterrupt
-            super().append(op)
+            if step != "queued":
+                super().append(op)
 
     if step == "index":
         wb._newest[("m", False)] = InterruptIndex()
@@ -1467,6 +1472,49 @@ def test_an_interrupted_drain_keeps_the_writes_it_had_not_queued(tmp_path: Path,
     wb.close()
     with SQLiteDataStore(path) as reopened:
         assert dict(reopened.load_all("m", list(range(5)))) == {k: k * 10 for k in range(5)}
+
+
+@pytest.mark.parametrize("coalescing", [True, False])
+@pytest.mark.parametrize("at", ["recorded", "taken"])
+def test_a_flush_interrupted_as_it_takes_a_batch_loses_nothing(
+    tmp_path: Path, coalescing: bool, at: str
+) -> None:
+    # A Ctrl-C can land as a flush takes its batch off the queue: just after an operation is
+    # recorded in the batch, or just after it has left the queue. What was taken goes back in
+    # front, in order; a write made after the interrupt is queued, not merged into an
+    # operation that has left the queue; the next flush stores everything.
+    path = tmp_path / "take.db"
+    wb = WriteBehindDataStore(SQLiteDataStore(path), ManualClock(0), 0, write_coalescing=coalescing)
+
+    class InterruptOnce(deque):  # type: ignore[type-arg]
+        armed = False
+
+        def popleft(self) -> Any:
+            if InterruptOnce.armed and at == "recorded" and self[0].key == 1:
+                InterruptOnce.armed = False
+                raise KeyboardInterrupt
+            op = super().popleft()
+            if InterruptOnce.armed and at == "taken" and op.key == 1:
+                InterruptOnce.armed = False
+                raise KeyboardInterrupt
+            return op
+
+    wb._fifo = InterruptOnce()
+    for key in range(3):
+        wb.add("m", key, f"v{key}", 0, 0)
+    assert wb.pending_operation_count() == 3
+    InterruptOnce.armed = True
+    with pytest.raises(KeyboardInterrupt):
+        wb.hard_flush()
+    assert [op.key for op in wb.queued()] == [0, 1, 2] and wb.stats.writes == 0
+    wb.add("m", 1, "newer", 0, 0)  # acknowledged after the interrupt
+    assert not wb.is_loadable(1, "m") and wb.load("m", 1) == "newer"
+    assert wb.pending_operation_count() == (3 if coalescing else 4)
+    wb.hard_flush()
+    assert wb.pending_operation_count() == 0 and wb.is_loadable(1, "m")
+    wb.close()
+    with SQLiteDataStore(path) as reopened:
+        assert dict(reopened.load_all("m", [0, 1, 2])) == {0: "v0", 1: "newer", 2: "v2"}
 
 
 def test_a_drain_interrupted_at_a_new_maps_first_write_still_knows_the_map(tmp_path: Path) -> None:

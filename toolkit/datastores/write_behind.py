@@ -227,7 +227,7 @@ class WriteBehindDataStore:
         keys = self._keys(map_name, backup)  # before the op: is_loadable(key) looks in every map
         if self._coalescing:
             op = keys.get(key)
-            if op is not None and op.queued:
+            if op is not None and (op.queued or self._half_placed(op)):
                 # Coalesce into the waiting operation: it keeps its place and due time.
                 op.value = value
                 op.expiration_time = expiration_time
@@ -254,6 +254,16 @@ class WriteBehindDataStore:
         op.queued = True
         self._seq = seq
         self._stats.queued += 1
+
+    def _half_placed(self, op: _Queued) -> bool:
+        """Whether ``op``, not flagged as queued, is in the queue all the same: the last
+        operation there, placed by a drain that an interrupt stopped before it set the flag
+        (the write is then queued again first). If so, set the flag now."""
+        fifo = self._fifo
+        if fifo and fifo[-1] is op:
+            op.queued = True
+            return True
+        return False
 
     def _keys(self, map_name: str, backup: bool) -> dict[Any, _Queued]:
         """The newest operations of the keys of ``map_name``'s primaries or backups, made
@@ -422,7 +432,7 @@ class WriteBehindDataStore:
                         keys = newest[(map_name, False)] = {}
                     last = map_name
                 op = keys.get(key)
-                if op is not None and op.queued:
+                if op is not None and (op.queued or self._half_placed(op)):
                     op.value = value
                     op.expiration_time = expiration_time
                     op.seq = seq + 1
@@ -643,25 +653,44 @@ class WriteBehindDataStore:
         with self._lock:
             self._drain()
             fifo = self._fifo
-            if self._coalescing:
-                pop, append = fifo.popleft, batch.append
-                for _ in range(min(size, len(fifo))):
-                    op = fifo[0]
-                    if op.due > now and not everything:
-                        break
-                    pop()
-                    op.queued = False  # in flight: a later write is new
-                    append(op)
-            else:
-                parked_keys = self._parked_keys
-                while fifo and len(batch) < size and (everything or fifo[0].due <= now):
-                    op = fifo.popleft()
-                    if parked_keys and (op.map_name, op.is_backup, op.key) in parked_keys:
-                        self._parked.append(op)  # queued after its key was set aside: behind it
-                    else:
-                        batch.append(op)
+            try:
+                if self._coalescing:
+                    pop, append = fifo.popleft, batch.append
+                    for _ in range(min(size, len(fifo))):
+                        op = fifo[0]
+                        if op.due > now and not everything:
+                            break
+                        append(op)  # in the batch before it leaves the queue (see below)
+                        pop()
+                        op.queued = False  # in flight: a later write is new
+                else:
+                    parked_keys = self._parked_keys
+                    while fifo and len(batch) < size and (everything or fifo[0].due <= now):
+                        op = fifo[0]
+                        if parked_keys and (op.map_name, op.is_backup, op.key) in parked_keys:
+                            self._parked.append(op)  # queued after its key was set aside: behind it
+                        else:
+                            batch.append(op)
+                        fifo.popleft()
+            except BaseException:  # a KeyboardInterrupt: what this took goes back, in order
+                self._untake(batch)
+                raise
             self._inflight = batch
             return batch, self._generation
+
+    def _untake(self, batch: list[_Queued]) -> None:
+        """Put back at the front of the queue the operations an interrupted :meth:`_take` had
+        taken into ``batch`` (lock held). Each was recorded before it left the queue, so the
+        last one recorded may still be at the front: it stays there."""
+        fifo, parked = self._fifo, self._parked
+        if fifo and batch and fifo[0] is batch[-1]:
+            batch.pop()
+        if fifo and parked and fifo[0] is parked[-1]:
+            parked.pop()
+        fifo.extendleft(reversed(batch))
+        if self._coalescing:
+            for op in batch:
+                op.queued = True
 
     def _park(self, keys: set[_QKey], generation: int) -> None:
         """Set aside, for the rest of this flush, the queued operations of ``keys`` (keys the
