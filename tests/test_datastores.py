@@ -2554,6 +2554,42 @@ def test_a_parked_key_rewritten_during_the_flush_is_one_pending_write() -> None:
     wb.close()
 
 
+@pytest.mark.parametrize("at", ["recorded", "taken"])
+def test_a_flush_interrupted_as_it_sets_a_refused_write_aside_loses_nothing(at: str) -> None:
+    # A refused write is set aside for the rest of the flush; a Ctrl-C landing as it leaves
+    # the queue (just before, or just after) must leave it queued once, and a later write of
+    # its key must reach the store.
+    flaky = FlakyStore(SQLiteDataStore(":memory:", ManualClock(0)))
+    flaky.refused_values.append("BAD")
+    wb = WriteBehindDataStore(flaky, ManualClock(0), 0, 10)  # type: ignore[arg-type]
+
+    class InterruptOnce(deque):  # type: ignore[type-arg]
+        seen = 0
+
+        def popleft(self) -> Any:
+            bad = self[0].value == "BAD"
+            InterruptOnce.seen += bad
+            second = bad and InterruptOnce.seen == 2  # taken for the batch, then set aside
+            if second and at == "recorded":
+                raise KeyboardInterrupt
+            op = super().popleft()
+            if second and at == "taken":
+                raise KeyboardInterrupt
+            return op
+
+    wb._fifo = InterruptOnce()
+    wb.add("m", "k", "BAD", 0, 0)
+    wb.add("m", "y", 2, 0, 0)
+    with pytest.raises(KeyboardInterrupt):
+        wb.flush_due(0)
+    assert [(op.key, op.value) for op in wb.queued()] == [("k", "BAD")]
+    assert wb.pending_operation_count() == 1 and not wb.is_loadable("k", "m")
+    wb.add("m", "k", "GOOD", 0, 0)
+    assert wb.flush_due(0) == 1 and wb.pending_operation_count() == 0
+    assert flaky.inner.load("m", "k") == "GOOD" and flaky.inner.load("m", "y") == 2
+    wb.close()
+
+
 def test_a_batch_stored_across_a_reset_leaves_its_record_clean() -> None:
     clock = ManualClock(0)
     holder: dict[str, Any] = {}

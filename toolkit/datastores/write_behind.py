@@ -680,8 +680,9 @@ class WriteBehindDataStore:
 
     def _untake(self, batch: list[_Queued]) -> None:
         """Put back at the front of the queue the operations an interrupted :meth:`_take` had
-        taken into ``batch`` (lock held). Each was recorded before it left the queue, so the
-        last one recorded may still be at the front: it stays there."""
+        taken into ``batch`` (lock held). Each was recorded in the batch, or set aside, before
+        it left the queue, so the last one recorded may still be at the front: it stays there
+        (and out of the batch, or of the set-aside ones)."""
         fifo, parked = self._fifo, self._parked
         if fifo and batch and fifo[0] is batch[-1]:
             batch.pop()
@@ -706,10 +707,15 @@ class WriteBehindDataStore:
                 return  # reset() dropped the queue meanwhile
             self._parked_keys |= keys
             parked, fifo = self._parked, self._fifo
-            while fifo and (fifo[0].map_name, fifo[0].is_backup, fifo[0].key) in keys:
-                op = fifo.popleft()
-                op.queued = False  # set aside: a later write is new
-                parked.append(op)
+            try:
+                while fifo and (fifo[0].map_name, fifo[0].is_backup, fifo[0].key) in keys:
+                    op = fifo[0]
+                    parked.append(op)  # set aside before it leaves the queue (see _untake)
+                    fifo.popleft()
+                    op.queued = False  # a later write is new
+            except BaseException:  # a KeyboardInterrupt: _flush puts the set-aside ones back
+                self._untake([])
+                raise
 
     def _unpark(self) -> None:
         """Put the parked operations back at the front of the queue, in their order (at the
