@@ -653,6 +653,7 @@ class WriteBehindDataStore:
         with self._lock:
             self._drain()
             fifo = self._fifo
+            self._inflight = batch  # the staging area, filled below (see _flush)
             try:
                 if self._coalescing:
                     pop, append = fifo.popleft, batch.append
@@ -675,7 +676,6 @@ class WriteBehindDataStore:
             except BaseException:  # a KeyboardInterrupt: what this took goes back, in order
                 self._untake(batch)
                 raise
-            self._inflight = batch
             return batch, self._generation
 
     def _untake(self, batch: list[_Queued]) -> None:
@@ -689,6 +689,7 @@ class WriteBehindDataStore:
         if fifo and parked and fifo[0] is parked[-1]:
             parked.pop()
         fifo.extendleft(reversed(batch))
+        self._inflight = []
         if self._coalescing:
             for op in batch:
                 op.queued = True
@@ -912,6 +913,7 @@ class WriteBehindDataStore:
         aside for the rest of the flush; a store that is down ends it."""
         stored = 0
         failed = False
+        generation = self._generation
         with self._flush_lock:
             try:
                 while True:
@@ -926,6 +928,13 @@ class WriteBehindDataStore:
                     if down or not refused:
                         break  # the inner store fails: stop here
                     self._park(refused, generation)  # out of the queue: the loop ends
+            except BaseException:
+                # a KeyboardInterrupt between taking a batch and storing it (or before its
+                # failure put it back): it goes back in front (storing a row twice is harmless)
+                with self._lock:
+                    if self._inflight:
+                        self._put_back(self._inflight, generation)
+                raise
             finally:
                 self._unpark()
         return stored, failed
